@@ -1,0 +1,47 @@
+# Entry points for developers and CI; deploy/local/README.md describes the local stack.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# `pip install uv` may put uv where PATH does not look (a pyenv shim not yet rehashed).
+UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+STACK = $(UV) run --frozen python deploy/local/stack.py
+PART ?=
+DEMO_CLOCK ?=
+
+.PHONY: help bootstrap up down status logs clean test lock
+
+help:
+	@echo "make bootstrap   install missing tools, sync the uv environment, fetch Kafka, build FerretDB and versitygw"
+	@echo "make up          start the whole stack on 127.0.0.1 (DEMO_CLOCK=1 gives the services a settable clock)"
+	@echo "make down        stop what 'make up' started; data stays in .stack/data"
+	@echo "make status      show each part with its state, pid, port and memory"
+	@echo "make logs        show the end of every log (PART=kafka for one part)"
+	@echo "make clean       stop the stack and delete .stack/data"
+	@echo "make test        run the test suite"
+	@echo "make lock        update uv.lock"
+
+bootstrap:
+	bash deploy/local/bootstrap-system.sh
+	$(UV) sync --frozen
+	$(STACK) build
+
+up: bootstrap
+	$(STACK) up $(if $(filter 1,$(DEMO_CLOCK)),--demo-clock)
+
+down:
+	$(STACK) down
+
+status:
+	$(STACK) status
+
+logs:
+	$(STACK) logs $(PART)
+
+clean: down
+	rm -rf .stack/data
+
+test:
+	$(UV) run --frozen pytest
+
+lock:
+	$(UV) lock

@@ -1,0 +1,117 @@
+"""Fixtures shared by the cross-service tests and the services' own integration tests.
+
+Every test that touches the servers gets its own topic prefix, database names, bucket prefix and
+consumer groups, so tests can run against a stack that is in use.
+"""
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bangke_runtime.settings import ServiceSettings
+from harness.infra import provision
+from harness.infra_types import Infra
+from harness.kafka_tools import create_topics
+from harness.services import BuildFunction, InProcessService, free_port
+from harness.tokens import TestSigner
+
+
+@dataclass(frozen=True, slots=True)
+class Isolation:
+    """Names that keep one test's data apart from every other test's."""
+
+    token: str
+
+    @property
+    def topic_prefix(self) -> str:
+        return f"t{self.token}."
+
+    @property
+    def bucket_prefix(self) -> str:
+        return f"t{self.token}-"
+
+    def database(self, service: str) -> str:
+        return f"t{self.token}_{service.replace('-', '_')}"
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    with provision() as endpoints:
+        yield endpoints
+
+
+@pytest.fixture(scope="session")
+def signer(tmp_path_factory: pytest.TempPathFactory) -> TestSigner:
+    return TestSigner(tmp_path_factory.mktemp("jwks"))
+
+
+@pytest.fixture
+def isolation() -> Isolation:
+    return Isolation(uuid.uuid4().hex[:10])
+
+
+@pytest.fixture
+async def topics(infra: Infra, isolation: Isolation) -> list[str]:
+    return await create_topics(infra.kafka_bootstrap, isolation.topic_prefix)
+
+
+SettingsFactory = Callable[..., Any]
+
+
+@pytest.fixture
+def settings_factory(infra: Infra, isolation: Isolation, signer: TestSigner, tmp_path: Path) -> SettingsFactory:
+    """Build a service's settings pointed at the test servers and the test's isolated names."""
+    clock_file = tmp_path / "clock.txt"
+
+    def build(settings_cls: type[ServiceSettings], **overrides: Any) -> ServiceSettings:
+        name = settings_cls.model_fields["service_name"].default
+        values: dict[str, Any] = {
+            "environment": "test",
+            "http_port": free_port(),
+            "kafka_bootstrap": infra.kafka_bootstrap,
+            "topic_prefix": isolation.topic_prefix,
+            "consumer_group_prefix": isolation.topic_prefix,
+            "mongo_uri": infra.mongo_uri,
+            "mongo_database": isolation.database(name),
+            "s3_endpoint": infra.s3_endpoint,
+            "s3_access_key": infra.s3_access_key,
+            "s3_secret_key": infra.s3_secret_key,
+            "s3_bucket_prefix": isolation.bucket_prefix,
+            "jwt_jwks_file": signer.jwks_file,
+            "clock_file": clock_file,
+            "outbox_poll_interval_s": 0.2,
+            "handler_retry_backoff_s": 0.05,
+        }
+        values.update(overrides)
+        return settings_cls(**values)
+
+    return build
+
+
+@pytest.fixture
+def clock_file(tmp_path: Path) -> Path:
+    """The file that moves every test service's clock; write an ISO-8601 instant with an offset."""
+    return tmp_path / "clock.txt"
+
+
+StartService = Callable[..., Awaitable[InProcessService]]
+
+
+@pytest.fixture
+async def start_service(topics: list[str], settings_factory: SettingsFactory) -> AsyncIterator[StartService]:
+    """Start services in-process against the real servers; stop them when the test ends."""
+    running: list[InProcessService] = []
+
+    async def start(build: BuildFunction, settings_cls: type[ServiceSettings], **overrides: Any) -> InProcessService:
+        service = InProcessService(build, settings_factory(settings_cls, **overrides))
+        await service.start()
+        running.append(service)
+        return service
+
+    yield start
+    for service in reversed(running):
+        await service.stop()

@@ -1,0 +1,173 @@
+"""Kafka set-up: an idempotent producer, subscribers that commit after their work, and dead letters.
+
+Delivery is at least once. A subscriber's offset is committed only after its handler returned, so
+work that was stored but not committed is seen again after a crash; handlers make that harmless by
+recording the event id in the same document write as their effect (see ``idempotency.py``).
+
+A message whose handler keeps failing is not retried forever: after ``handler_attempts`` tries, or at
+once when the message cannot be parsed or validated, it is copied to ``<topic>.dlq`` with the error
+and the attempt count in its headers, and the partition moves on.
+"""
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from faststream import AckPolicy
+from faststream._internal.middlewares import BaseMiddleware
+from faststream.kafka import KafkaBroker
+from faststream.message import StreamMessage
+from pydantic import ValidationError
+
+from bangke_contracts.topics import dead_letter_topic
+
+from .settings import ServiceSettings
+
+log = structlog.get_logger()
+
+HEADER_ERROR = "x-dead-letter-error"
+HEADER_ERROR_TYPE = "x-dead-letter-error-type"
+HEADER_ATTEMPTS = "x-dead-letter-attempts"
+HEADER_ORIGINAL_TOPIC = "x-original-topic"
+HEADER_ORIGINAL_PARTITION = "x-original-partition"
+HEADER_ORIGINAL_OFFSET = "x-original-offset"
+HEADER_SERVICE = "x-dead-letter-service"
+
+
+class PermanentError(Exception):
+    """A handler error that retrying cannot fix; the message goes straight to the dead-letter topic."""
+
+
+_PERMANENT = (ValidationError, json.JSONDecodeError, UnicodeDecodeError, PermanentError)
+
+
+def _envelope_ids(body: bytes) -> dict[str, str]:
+    """Pull event and correlation ids out of a raw message for logging, tolerating garbage."""
+    try:
+        data = json.loads(body)
+    except (ValueError, TypeError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {
+        name: str(data[name])
+        for name in ("event_id", "correlation_id", "type")
+        if isinstance(data.get(name), (str, int))
+    }
+
+
+class DeadLetterPolicy:
+    """Retry and dead-letter settings, plus the broker used to publish dead letters."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.broker: KafkaBroker | None = None
+
+    def middleware(self) -> type[BaseMiddleware]:
+        policy = self
+
+        class DeadLetterMiddleware(BaseMiddleware):
+            async def consume_scope(
+                self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
+            ) -> Any:
+                return await policy.consume(call_next, msg)
+
+        return DeadLetterMiddleware
+
+    async def consume(
+        self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
+    ) -> Any:
+        record = msg.raw_message
+        topic = getattr(record, "topic", "")
+        ids = _envelope_ids(msg.body)
+        structlog.contextvars.bind_contextvars(
+            topic=topic,
+            partition=getattr(record, "partition", None),
+            offset=getattr(record, "offset", None),
+            event_id=ids.get("event_id"),
+            correlation_id=ids.get("correlation_id"),
+        )
+        try:
+            return await self._consume_with_retries(call_next, msg, topic, ids)
+        finally:
+            structlog.contextvars.unbind_contextvars("topic", "partition", "offset", "event_id", "correlation_id")
+
+    async def _consume_with_retries(
+        self,
+        call_next: Callable[[StreamMessage[Any]], Awaitable[Any]],
+        msg: StreamMessage[Any],
+        topic: str,
+        ids: dict[str, str],
+    ) -> Any:
+        attempts = self.settings.handler_attempts
+        delay = self.settings.handler_retry_backoff_s
+        for attempt in range(1, attempts + 1):
+            try:
+                return await call_next(msg)
+            except asyncio.CancelledError:
+                raise
+            except _PERMANENT as error:
+                # Retrying cannot make a malformed or unknown message valid.
+                log.warning("message.rejected", error_type=type(error).__name__, error=str(error)[:500])
+                await self.dead_letter(msg, topic, error, attempt)
+                return None
+            except Exception as error:
+                if attempt == attempts:
+                    log.error("message.failed", attempts=attempt, error_type=type(error).__name__, error=str(error)[:500])
+                    await self.dead_letter(msg, topic, error, attempt)
+                    return None
+                log.warning("message.retrying", attempt=attempt, error_type=type(error).__name__, error=str(error)[:500])
+                await asyncio.sleep(delay)
+                delay *= 2
+        return None
+
+    async def dead_letter(self, msg: StreamMessage[Any], topic: str, error: BaseException, attempts: int) -> None:
+        """Copy the message to its dead-letter topic; raising here makes the message be redelivered."""
+        if self.broker is None:
+            raise RuntimeError("dead-letter policy has no broker yet")
+        record = msg.raw_message
+        headers = {
+            HEADER_ERROR: str(error)[:2000],
+            HEADER_ERROR_TYPE: type(error).__name__,
+            HEADER_ATTEMPTS: str(attempts),
+            HEADER_ORIGINAL_TOPIC: topic,
+            HEADER_ORIGINAL_PARTITION: str(getattr(record, "partition", "")),
+            HEADER_ORIGINAL_OFFSET: str(getattr(record, "offset", "")),
+            HEADER_SERVICE: self.settings.service_name,
+        }
+        await self.broker.publish(
+            msg.body,
+            topic=dead_letter_topic(topic),
+            key=getattr(record, "key", None),
+            headers=headers,
+        )
+        log.error("message.dead_lettered", dead_letter_topic=dead_letter_topic(topic), attempts=attempts)
+
+
+def create_broker(settings: ServiceSettings, policy: DeadLetterPolicy) -> KafkaBroker:
+    """Create the service's broker: idempotent producer with acks=all, dead-letter middleware."""
+    broker = KafkaBroker(
+        settings.kafka_bootstrap,
+        client_id=settings.service_name,
+        enable_idempotence=True,
+        acks="all",
+        middlewares=[policy.middleware()],
+        # A standard-library logger, so that its records reach the structlog renderer set up in logging.py.
+        logger=logging.getLogger("faststream.bangke"),
+    )
+    policy.broker = broker
+    return broker
+
+
+def subscriber_options(settings: ServiceSettings, group: str) -> dict[str, Any]:
+    """Options every subscriber uses: a named group, no auto-commit, commit after the handler."""
+    return {
+        "group_id": settings.group(group),
+        "auto_offset_reset": "earliest",
+        # Commit only after the handler returned. An exception that escapes the dead-letter
+        # middleware (the dead-letter publish itself failed) rewinds the partition instead.
+        "ack_policy": AckPolicy.NACK_ON_ERROR,
+    }

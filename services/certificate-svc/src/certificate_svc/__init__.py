@@ -1,0 +1,1 @@
+"""Certificates: licences, their versions and photos."""

@@ -1,0 +1,1 @@
+"""Exams: question banks, attempts, 30-minute score collection."""

@@ -1,0 +1,1 @@
+"""Identity: accounts, real-name authentication, providers, outlets, regions, tokens."""

@@ -1,0 +1,1 @@
+"""Orders: service orders, dispatch eligibility, acceptance, paperless job records."""

@@ -1,0 +1,8 @@
+"""AsyncAPI entry point: `faststream docs gen order_svc.asyncapi:app` documents this service's topics."""
+
+from faststream import FastStream
+
+from .bootstrap import build
+
+runtime, _http_app = build()
+app = FastStream(runtime.broker)

@@ -1,0 +1,1 @@
+"""Qualifications: applications, the 10-per-engineer cap, validity, expiry."""

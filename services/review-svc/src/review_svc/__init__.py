@@ -1,0 +1,1 @@
+"""Reviews: outlet review, nightly registry check, training-manager spot checks."""

@@ -1,0 +1,1 @@
+"""Test harness: real servers, isolated names, tokens and service processes."""
