@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
             for name, value in ensure_infra(echo=print).items():
                 print(f"{name}={value}")
             return 0
-        lines = args.lines if args.lines is not None else (100 if args.part else 20)
+        lines = args.lines
+        if lines is None:
+            lines = 100 if args.part else 20
         return logs(args.part, lines, args.follow)
     except StackError as error:
         print(error, file=sys.stderr)

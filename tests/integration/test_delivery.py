@@ -163,3 +163,26 @@ async def _committed(bootstrap: str, group: str, topic: str) -> bool:
     finally:
         await admin.close()
     return any(tp.topic == topic and meta.offset >= 1 for tp, meta in offsets.items())
+
+
+async def test_dead_letter_replay_reaches_consumer_once(start_service, infra, isolation):
+    from bangke_runtime.dead_letters import list_dead_letters, replay_dead_letters
+
+    probe = await start_service(build, ProbeSettings)
+    topic = isolation.topic_prefix + EXAMS
+    totals = probe.runtime.db["totals"]
+    event = score_event("engineer-replay", 82)
+    # A valid event that was dead-lettered earlier, for example while a bug was being fixed.
+    await produce_raw(
+        infra.kafka_bootstrap,
+        dead_letter_topic(topic),
+        event.model_dump_json().encode(),
+        key=b"engineer-replay",
+    )
+    assert await list_dead_letters(infra.kafka_bootstrap, topic) == 1
+
+    assert await replay_dead_letters(infra.kafka_bootstrap, topic) == 1
+    assert await replay_dead_letters(infra.kafka_bootstrap, topic) == 0
+
+    total = await wait_for(lambda: totals.find_one({"_id": "engineer-replay"}))
+    assert total["count"] == 1

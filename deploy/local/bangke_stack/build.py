@@ -171,7 +171,11 @@ BUILDERS: dict[str, tuple[Callable[[Layout], bool], Callable[[Layout], None]]] =
 }
 
 
-def build_all(layout: Layout, parts: Sequence[str] = ("kafka", "ferretdb", "versitygw"), echo=print) -> None:
+def build_all(
+    layout: Layout,
+    parts: Sequence[str] = ("kafka", "ferretdb", "versitygw"),
+    echo: Callable[[str], None] = print,
+) -> None:
     """Fetch or build each of ``parts`` that is missing; raises BuildError naming every failed step.
 
     The Maven download runs beside the Go builds because it waits on the network, while the two Go
@@ -190,11 +194,15 @@ def build_all(layout: Layout, parts: Sequence[str] = ("kafka", "ferretdb", "vers
                 BUILDERS[part][1](layout)
                 echo(f"  {part} built after {time.monotonic() - started:.0f}s")
 
+    def run_kafka_fetch() -> None:
+        fetch_kafka(layout)
+        echo(f"  kafka jars fetched after {time.monotonic() - started:.0f}s")
+
     errors: list[str] = []
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = []
         if "kafka" in missing:
-            futures.append(pool.submit(fetch_kafka, layout))
+            futures.append(pool.submit(run_kafka_fetch))
         futures.append(pool.submit(run_go_builds))
         for future in futures:
             try:

@@ -67,7 +67,7 @@ def _failure_report(layout: Layout, part: Part, reason: str) -> str:
     lines = [f"FAILED {part.name}: {reason}"]
     for log_file in _log_files(layout, part):
         lines.append(f"  log: {log_file}")
-        lines.extend(f"    | {line}" for line in tail(log_file, 20).splitlines())
+        lines.extend(f"    | {line}" for line in tail(log_file, 20, since_last_start=True).splitlines())
     return "\n".join(lines)
 
 
@@ -295,9 +295,9 @@ def logs(part_name: str | None, lines: int, follow: bool, layout: Layout | None 
 
 
 def ensure_infra(echo: Echo | None = None) -> dict[str, str]:
-    """Start Kafka (with its topics), FerretDB and versitygw unless they already answer; return their endpoints.
+    """Start Kafka (with its topics), FerretDB and versitygw unless their probes pass; return their endpoints.
 
-    A part that answers its probe is used as it is, even when this stack did not start it. Parts
+    A part whose probe passes is used as it is, even when this stack did not start it. Parts
     started here keep running after the caller exits, so the next test run finds them warm; `make
     down` stops them. Raises StackError naming the part and its log when one cannot be started.
     """

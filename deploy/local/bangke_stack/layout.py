@@ -1,4 +1,4 @@
-"""Where the local stack keeps its files, and the fixed addresses and versions of its parts.
+"""File layout of the local stack, and the fixed addresses and versions of its parts.
 
 Everything the stack writes lives under ``<repo>/.stack`` (gitignored): binaries, build caches,
 data, logs, pid files and generated configuration. ``make clean`` removes only ``data``.

@@ -46,7 +46,6 @@ class Part:
 
     name: str
     port: int
-    group: str  # "infra", "gateway" or "service": the order of start and the reverse order of stop
     timeout_s: float
     command: Callable[[Layout], list[str]]
     probe: Callable[[], str | None]
@@ -187,27 +186,27 @@ def _service_probe(service: Service) -> Callable[[], str | None]:
 
 INFRA_PARTS: tuple[Part, ...] = (
     Part(
-        "kafka", KAFKA_PORT, "infra", 120.0, _kafka_command, probes.probe_kafka,
+        "kafka", KAFKA_PORT, 120.0, _kafka_command, probes.probe_kafka,
         prepare=_prepare_kafka, build="kafka", urls={"bootstrap": KAFKA_BOOTSTRAP},
     ),
     Part(
-        "ferretdb", FERRETDB_PORT, "infra", 45.0, _ferretdb_command, probes.probe_ferretdb,
+        "ferretdb", FERRETDB_PORT, 45.0, _ferretdb_command, probes.probe_ferretdb,
         build="ferretdb", urls={"uri": MONGO_URI},
     ),
     Part(
-        "versitygw", VERSITYGW_PORT, "infra", 45.0, _versitygw_command, probes.probe_s3,
+        "versitygw", VERSITYGW_PORT, 45.0, _versitygw_command, probes.probe_s3,
         env=_versitygw_env, build="versitygw", urls={"endpoint": f"http://{S3_ENDPOINT}"},
     ),
 )
 
 GATEWAY_PART = Part(
-    "nginx", GATEWAY_PORT, "gateway", 20.0, nginx_command, probes.probe_gateway,
+    "nginx", GATEWAY_PORT, 20.0, nginx_command, probes.probe_gateway,
     prepare=_prepare_nginx, urls={"gateway": GATEWAY_URL},
 )
 
 SERVICE_PARTS: tuple[Part, ...] = tuple(
     Part(
-        service.part, service.port, "service", 90.0, _service_command(service), _service_probe(service),
+        service.part, service.port, 90.0, _service_command(service), _service_probe(service),
         env=_service_env(service),
         urls={
             "direct": service.direct_url,

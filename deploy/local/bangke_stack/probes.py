@@ -83,7 +83,7 @@ def ensure_topics(bootstrap: str = KAFKA_BOOTSTRAP, prefix: str = "") -> list[st
 
 
 def probe_ferretdb(uri: str = MONGO_URI) -> str | None:
-    """Check that the MongoDB wire protocol server answers ``ping``."""
+    """Check that the MongoDB wire protocol server accepts the ``ping`` command."""
     timeout_ms = int(PROBE_TIMEOUT_S * 1000)
     client: MongoClient = MongoClient(
         uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, socketTimeoutMS=timeout_ms

@@ -1,7 +1,7 @@
 """Background processes of the stack: start, pid files, liveness, stop, memory and port owners.
 
 Each part runs in its own session (process group) so that stopping it also stops any child it
-spawned. A pid file holds the pid and the kernel start time of the process, so a recycled pid is
+spawned. A pid file contains the pid and the kernel start time of the process, so a recycled pid is
 never taken for a part of the stack.
 """
 
@@ -55,7 +55,7 @@ def spawn(
     """Start ``command`` detached in its own session, appending its output to ``log_file``."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
-        log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S%z')} starting: {' '.join(command)}\n".encode())
+        log.write(f"\n{START_MARKER}{time.strftime('%Y-%m-%dT%H:%M:%S%z')} starting: {' '.join(command)}\n".encode())
         log.flush()
         proc = subprocess.Popen(
             list(command),
@@ -137,8 +137,15 @@ def port_owner(port: int) -> str | None:
     return f"{match.group(1)} pid {match.group(2)}"
 
 
-def tail(path: Path, lines: int = 30) -> str:
-    """Return the last ``lines`` lines of a text file, or a note when it does not exist."""
+START_MARKER = "=== "
+
+
+def tail(path: Path, lines: int = 30, since_last_start: bool = False) -> str:
+    """Return the last ``lines`` lines of a text file, or a note when it does not exist.
+
+    With ``since_last_start``, lines before the last start marker that :func:`spawn` writes are left
+    out, so a failure report shows only the latest run.
+    """
     try:
         with path.open("rb") as handle:
             handle.seek(0, os.SEEK_END)
@@ -147,4 +154,9 @@ def tail(path: Path, lines: int = 30) -> str:
             text = handle.read().decode(errors="replace")
     except FileNotFoundError:
         return f"({path} does not exist)"
-    return "\n".join(text.splitlines()[-lines:])
+    all_lines = text.splitlines()
+    if since_last_start:
+        starts = [index for index, line in enumerate(all_lines) if line.startswith(START_MARKER)]
+        if starts:
+            all_lines = all_lines[starts[-1] :]
+    return "\n".join(all_lines[-lines:])
