@@ -108,6 +108,8 @@ build_static() {
     local name="$1" image="$2" binary="$3"
     local context hash
     context="$(prepare_context "$name" "$IMAGES_DIR/$name" "$binary")"
+    mkdir -p "$context/rootfs/data" "$context/rootfs/tmp"
+    chmod 1777 "$context/rootfs/tmp"
     hash="$(hash_inputs "$context")"
     build_image "$image" "$hash" "$context/Containerfile" "$context"
 }

@@ -258,6 +258,9 @@ def _stop_process(process: subprocess.Popen[bytes], socket: Path) -> None:
             process.wait(timeout=10)
         log.warning("stopped the Podman API service (pid %d)", process.pid)
     socket.unlink(missing_ok=True)
+    # The service's log is kept only when it failed, for the error message that points to it.
+    if process.returncode in (0, -signal.SIGTERM):
+        socket.with_suffix(".log").unlink(missing_ok=True)
 
 
 def _configure_testcontainers(engine: Engine) -> None:
@@ -382,14 +385,17 @@ def _start_mongo(image: str, session: str, cleanup: _Cleanup) -> str:
 
 def _start_s3(image: str, session: str, cleanup: _Cleanup) -> str:
     """Start versitygw (posix backend) or MinIO with the test credentials and return host:port."""
-    from testcontainers.core.wait_strategies import HttpWaitStrategy
+    from testcontainers.core.wait_strategies import CompositeWaitStrategy, HttpWaitStrategy, LogMessageWaitStrategy
 
     if "versitygw" in image.lower():
         port = 7070
         container = _new_container(image, session, port)
         container.with_envs(ROOT_ACCESS_KEY=S3_ACCESS_KEY, ROOT_SECRET_KEY=S3_SECRET_KEY)
-        # An anonymous request gets 403 once the server listens.
-        ready = HttpWaitStrategy(port, "/").for_status_code_matching(lambda status: status < 500)
+        # The log wait fails fast when the server exits; an anonymous request then gets 403 once it listens.
+        ready = CompositeWaitStrategy(
+            LogMessageWaitStrategy("service listening on"),
+            HttpWaitStrategy(port, "/").for_status_code_matching(lambda status: status < 500),
+        )
     else:
         port = 9000
         container = _new_container(image, session, port)

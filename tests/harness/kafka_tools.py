@@ -28,9 +28,27 @@ async def create_topics(bootstrap: str, prefix: str) -> list[str]:
                 await admin.create_topics(new)
             except TopicAlreadyExistsError:
                 pass
+        await _wait_for_leaders(admin, [spec.name for spec in specs])
     finally:
         await admin.close()
     return [spec.name for spec in specs]
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float = 30.0) -> None:
+    """Wait until every partition of ``names`` has a leader, so clients see no NotLeader errors."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        described = await admin.describe_topics(names)
+        if all(
+            topic.get("error_code", 0) == 0
+            and topic.get("partitions")
+            and all(partition.get("leader", -1) >= 0 for partition in topic["partitions"])
+            for topic in described
+        ):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"topics without leaders after {timeout_s} s: {names}")
+        await asyncio.sleep(0.2)
 
 
 async def produce_raw(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:

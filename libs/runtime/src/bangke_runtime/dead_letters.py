@@ -13,6 +13,7 @@ import json
 import sys
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
 from bangke_contracts.topics import dead_letter_topic
@@ -37,17 +38,25 @@ async def _consume_all(consumer: AIOKafkaConsumer):
                 yield record
 
 
+async def _partitions(bootstrap: str, topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if not described or described[0].get("error_code", 0) != 0:
+        raise SystemExit(f"topic {topic} does not exist")
+    return sorted(partition["partition"] for partition in described[0]["partitions"])
+
+
 async def _assigned_consumer(bootstrap: str, topic: str, group: str | None) -> AIOKafkaConsumer:
+    partitions = await _partitions(bootstrap, topic)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, auto_offset_reset="earliest"
     )
     await consumer.start()
-    await consumer.topics()  # fetches cluster metadata, so partitions_for_topic knows the topic
-    partitions = consumer.partitions_for_topic(topic) or set()
-    if not partitions:
-        await consumer.stop()
-        raise SystemExit(f"topic {topic} does not exist or has no partitions")
-    consumer.assign([TopicPartition(topic, partition) for partition in sorted(partitions)])
+    consumer.assign([TopicPartition(topic, partition) for partition in partitions])
     return consumer
 
 

@@ -1,0 +1,179 @@
+"""MongoDB storage of the engineer aggregate: one document per engineer.
+
+The document holds the identity, the certificate projection, the qualifications, the ids of the
+events already applied and the outbox. Every change is one ``update_one`` guarded by ``revision``
+(optimistic concurrency between HTTP requests and Kafka consumers) and, for an incoming event, by
+the event id not being listed yet, so a redelivered event changes nothing.
+"""
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from bangke_runtime.idempotency import PROCESSED_FIELD, mark_processed, not_processed
+from bangke_runtime.outbox import new_document_outbox, with_outbox
+
+from ..domain.model import Engineer, ExamResult, Qualification, Status
+from ..domain.validity import HeldCertificate
+
+COLLECTION = "engineers"
+
+
+@dataclass(slots=True)
+class Loaded:
+    engineer: Engineer
+    revision: int
+    """0 for an engineer not stored yet."""
+    processed: frozenset[str]
+
+
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _qualification_to_document(q: Qualification) -> dict[str, Any]:
+    return {
+        "qualification_id": q.qualification_id,
+        "qualification_type": q.qualification_type,
+        "required_certificates": list(q.required_certificates),
+        "status": q.status.value,
+        "applied_at": q.applied_at,
+        "granted_at": q.granted_at,
+        # Calendar days are stored as ISO strings: they compare in date order and carry no time zone.
+        "valid_until": q.valid_until.isoformat() if q.valid_until else None,
+        "limiting_certificate_type": q.limiting_certificate_type,
+        "limiting_certificate_id": q.limiting_certificate_id,
+        "passed_score": q.passed_score,
+        "exam_results": [
+            {"attempt_id": r.attempt_id, "score": r.score, "passed": r.passed, "finished_at": r.finished_at}
+            for r in q.exam_results
+        ],
+        "withdrawn_at": q.withdrawn_at,
+        "lapsed_at": q.lapsed_at,
+        "lapse_reason": q.lapse_reason,
+        "validity_changed_at": q.validity_changed_at,
+    }
+
+
+def _qualification_from_document(d: dict[str, Any]) -> Qualification:
+    return Qualification(
+        qualification_id=d["qualification_id"],
+        qualification_type=d["qualification_type"],
+        required_certificates=tuple(d.get("required_certificates") or ()),
+        status=Status(d["status"]),
+        applied_at=d["applied_at"],
+        granted_at=d.get("granted_at"),
+        valid_until=_day(d.get("valid_until")),
+        limiting_certificate_type=d.get("limiting_certificate_type"),
+        limiting_certificate_id=d.get("limiting_certificate_id"),
+        passed_score=d.get("passed_score"),
+        exam_results=[
+            ExamResult(r["attempt_id"], r["score"], r["passed"], r["finished_at"]) for r in d.get("exam_results") or []
+        ],
+        withdrawn_at=d.get("withdrawn_at"),
+        lapsed_at=d.get("lapsed_at"),
+        lapse_reason=d.get("lapse_reason"),
+        validity_changed_at=d.get("validity_changed_at"),
+    )
+
+
+def state_fields(engineer: Engineer) -> dict[str, Any]:
+    """Return the document fields that hold the aggregate's state."""
+    return {
+        "provider_id": engineer.provider_id,
+        "outlet_id": engineer.outlet_id,
+        "region_id": engineer.region_id,
+        "name": engineer.name,
+        "authenticated": engineer.authenticated,
+        "certificates": [
+            {
+                "certificate_id": c.certificate_id,
+                "version": c.version,
+                "certificate_type": c.certificate_type,
+                "expires_on": c.expires_on.isoformat(),
+            }
+            for c in engineer.certificates
+        ],
+        "qualifications": [_qualification_to_document(q) for q in engineer.qualifications],
+        # Denormalised for the daily sweep's query: the earliest end among granted qualifications.
+        "next_lapse_check": min(
+            (q.valid_until.isoformat() for q in engineer.qualifications if q.status == Status.GRANTED and q.valid_until),
+            default=None,
+        ),
+    }
+
+
+def engineer_from_document(document: dict[str, Any]) -> Engineer:
+    return Engineer(
+        engineer_id=document["_id"],
+        provider_id=document.get("provider_id"),
+        outlet_id=document.get("outlet_id"),
+        region_id=document.get("region_id"),
+        name=document.get("name"),
+        authenticated=bool(document.get("authenticated")),
+        certificates=[
+            HeldCertificate(c["certificate_id"], c["version"], c["certificate_type"], date.fromisoformat(c["expires_on"]))
+            for c in document.get("certificates") or []
+        ],
+        qualifications=[_qualification_from_document(q) for q in document.get("qualifications") or []],
+    )
+
+
+class EngineerRepository:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.collection: AsyncCollection = db[COLLECTION]
+
+    async def create_indexes(self) -> None:
+        await self.collection.create_index("outlet_id")
+        await self.collection.create_index("region_id")
+        await self.collection.create_index("qualifications.qualification_id")
+        await self.collection.create_index("next_lapse_check")
+
+    async def load(self, engineer_id: str) -> Loaded:
+        document = await self.collection.find_one({"_id": engineer_id}, {"outbox": 0})
+        if document is None:
+            return Loaded(Engineer(engineer_id), 0, frozenset())
+        return Loaded(
+            engineer_from_document(document), int(document.get("revision", 0)), frozenset(document.get(PROCESSED_FIELD) or ())
+        )
+
+    async def save(self, loaded: Loaded, event_id: str | None = None) -> bool:
+        """Store the aggregate and its recorded events; return False when another write came first."""
+        engineer = loaded.engineer
+        if loaded.revision == 0:
+            document = {
+                "_id": engineer.engineer_id,
+                "revision": 1,
+                **state_fields(engineer),
+                PROCESSED_FIELD: [event_id] if event_id else [],
+                **new_document_outbox(engineer.events),
+            }
+            try:
+                await self.collection.insert_one(document)
+            except DuplicateKeyError:
+                return False
+            return True
+
+        document_filter: dict[str, Any] = {"_id": engineer.engineer_id, "revision": loaded.revision}
+        update: dict[str, Any] = {"$set": {**state_fields(engineer), "revision": loaded.revision + 1}}
+        if event_id is not None:
+            document_filter.update(not_processed(event_id))
+            update = mark_processed(update, event_id)
+        result = await self.collection.update_one(document_filter, with_outbox(update, engineer.events))
+        return result.modified_count == 1
+
+    async def find_by_qualification(self, qualification_id: str) -> Engineer | None:
+        document = await self.collection.find_one({"qualifications.qualification_id": qualification_id}, {"outbox": 0})
+        return engineer_from_document(document) if document else None
+
+    async def find_scope(self, scope: dict[str, str], limit: int) -> list[Engineer]:
+        cursor = self.collection.find(scope, {"outbox": 0, PROCESSED_FIELD: 0}).sort("_id", 1).limit(limit)
+        return [engineer_from_document(document) async for document in cursor]
+
+    async def ids_due_for_lapse(self, today: date, limit: int) -> list[str]:
+        cursor = self.collection.find({"next_lapse_check": {"$lt": today.isoformat()}}, {"_id": 1}).limit(limit)
+        return [document["_id"] async for document in cursor]

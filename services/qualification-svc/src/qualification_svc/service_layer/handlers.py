@@ -1,0 +1,156 @@
+"""Use cases of qualification-svc: load the engineer, apply the rule, store state and events at once."""
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import structlog
+
+from bangke_contracts.catalogue import Catalogue, QualificationType
+from bangke_contracts.certificates import (
+    CertificateExpired,
+    CertificateRevoked,
+    CertificateSuperseded,
+    CertificateTookEffect,
+)
+from bangke_contracts.envelope import Event
+from bangke_contracts.exams import ExamScoreCollected
+from bangke_contracts.identity import EngineerAuthenticated, EngineerRegistered
+from bangke_runtime.clock import Clock
+from bangke_runtime.outbox import OutboxRelay
+
+from ..adapters.repository import EngineerRepository
+from ..domain.model import Engineer, Qualification
+
+log = structlog.get_logger()
+
+T = TypeVar("T")
+
+SAVE_ATTEMPTS = 8
+"""Optimistic-concurrency retries; each retry reloads the document that another write changed."""
+
+
+class ConcurrentUpdate(Exception):
+    """Another writer changed the engineer's document on every attempt; the caller may retry later."""
+
+
+class UnknownQualificationType(Exception):
+    def __init__(self, qualification_type: str) -> None:
+        super().__init__(f"unknown qualification type {qualification_type}")
+        self.qualification_type = qualification_type
+
+
+class QualificationService:
+    def __init__(self, repository: EngineerRepository, catalogue: Catalogue, clock: Clock, relay: OutboxRelay) -> None:
+        self.repository = repository
+        self.catalogue = catalogue
+        self.clock = clock
+        self.relay = relay
+
+    async def _change(self, engineer_id: str, change: Callable[[Engineer], T], event_id: str | None = None) -> T | None:
+        """Run ``change`` on the stored engineer and store the outcome; None for an event seen before."""
+        for _attempt in range(SAVE_ATTEMPTS):
+            loaded = await self.repository.load(engineer_id)
+            if event_id is not None and event_id in loaded.processed:
+                log.info("qualification.event_skipped_duplicate", engineer_id=engineer_id)
+                return None
+
+            result = change(loaded.engineer)
+
+            if await self.repository.save(loaded, event_id):
+                if loaded.engineer.events:
+                    self.relay.kick()
+                return result
+        raise ConcurrentUpdate(engineer_id)
+
+    # --- HTTP commands --------------------------------------------------------------------------
+
+    def qualification_type(self, code: str) -> QualificationType:
+        found = self.catalogue.qualifications.get(code)
+        if found is None:
+            raise UnknownQualificationType(code)
+        return found
+
+    async def apply(self, engineer_id: str, qualification_type: str) -> tuple[Engineer, Qualification]:
+        kind = self.qualification_type(qualification_type)
+        now = self.clock.now()
+
+        def change(engineer: Engineer) -> tuple[Engineer, Qualification]:
+            return engineer, engineer.apply(kind.code, kind.required_certificates, now)
+
+        engineer, qualification = await self._change(engineer_id, change)  # type: ignore[misc]
+        log.info("qualification.applied", engineer_id=engineer_id, qualification_id=qualification.qualification_id,
+                 qualification_type=qualification_type)
+        return engineer, qualification
+
+    async def withdraw(self, engineer_id: str, qualification_id: str) -> tuple[Engineer, Qualification]:
+        now = self.clock.now()
+
+        def change(engineer: Engineer) -> tuple[Engineer, Qualification]:
+            return engineer, engineer.withdraw(qualification_id, now)
+
+        result = await self._change(engineer_id, change)
+        assert result is not None
+        log.info("qualification.withdrawn", engineer_id=engineer_id, qualification_id=qualification_id)
+        return result
+
+    # --- events ---------------------------------------------------------------------------------
+
+    async def on_engineer_registered(self, event: EngineerRegistered) -> None:
+        p = event.payload
+        await self._change(
+            p.engineer_id, lambda e: e.register(p.provider_id, p.outlet_id, p.region_id, p.name), str(event.event_id)
+        )
+
+    async def on_engineer_authenticated(self, event: EngineerAuthenticated) -> None:
+        await self._change(event.payload.engineer_id, lambda e: e.authenticate(), str(event.event_id))
+
+    async def on_certificate_took_effect(self, event: CertificateTookEffect) -> None:
+        now = self.clock.now()
+        await self._change(
+            event.payload.engineer_id,
+            lambda e: e.certificate_took_effect(event.payload, now, event),
+            str(event.event_id),
+        )
+
+    async def on_certificate_superseded(self, event: CertificateSuperseded) -> None:
+        p, now = event.payload, self.clock.now()
+        await self._change(
+            p.engineer_id, lambda e: e.certificate_superseded(p.certificate_id, p.version, now, event), str(event.event_id)
+        )
+
+    async def on_certificate_ended(self, event: CertificateExpired | CertificateRevoked) -> None:
+        p, now = event.payload, self.clock.now()
+        reason = "certificate_revoked" if isinstance(event, CertificateRevoked) else "certificate_expired"
+        await self._change(
+            p.engineer_id,
+            lambda e: e.certificate_ended(p.certificate_id, p.version, reason, now, event),
+            str(event.event_id),
+        )
+
+    async def on_exam_score(self, event: ExamScoreCollected) -> None:
+        p, now = event.payload, self.clock.now()
+        outcome = await self._change(p.engineer_id, lambda e: e.record_exam_score(p, now, event), str(event.event_id))
+        log.info("qualification.exam_score_applied", engineer_id=p.engineer_id, attempt_id=p.attempt_id,
+                 qualification_type=p.qualification_type, score=p.score, outcome=outcome or "duplicate_event")
+
+    # --- periodic jobs --------------------------------------------------------------------------
+
+    async def sweep_lapses(self, batch_size: int = 500) -> dict[str, Any]:
+        """Lapse every qualification whose validity ended before today; safe to run again."""
+        now = self.clock.now()
+        today = self.clock.today_in_china()
+        checked = lapsed = 0
+        seen: set[str] = set()
+        while True:
+            due = [engineer_id for engineer_id in await self.repository.ids_due_for_lapse(today, batch_size) if engineer_id not in seen]
+            if not due:
+                break
+            for engineer_id in due:
+                seen.add(engineer_id)
+                checked += 1
+                lapsed += await self._change(engineer_id, lambda e: e.lapse_expired(now)) or 0
+        return {"engineers_checked": checked, "qualifications_lapsed": lapsed}
+
+
+def event_name(event: Event[Any]) -> str:
+    return event.type
