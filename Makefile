@@ -7,8 +7,10 @@ UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 STACK = $(UV) run --frozen python deploy/local/stack.py
 PART ?=
 DEMO_CLOCK ?=
+ASYNCAPI_DIR ?= contracts/asyncapi
+SERVICE_NAMES := identity certificate review qualification exam order
 
-.PHONY: help bootstrap up down status logs clean test lock
+.PHONY: help bootstrap up down status logs clean test lock asyncapi
 
 help:
 	@echo "make bootstrap   install missing tools, sync the uv environment, fetch Kafka, build FerretDB and versitygw"
@@ -19,6 +21,7 @@ help:
 	@echo "make clean       stop the stack and delete .stack/data"
 	@echo "make test        run the test suite"
 	@echo "make lock        update uv.lock"
+	@echo "make asyncapi    regenerate contracts/asyncapi/<service>-svc.json from the services' subscribers"
 
 bootstrap:
 	bash deploy/local/bootstrap-system.sh
@@ -45,3 +48,12 @@ test:
 
 lock:
 	$(UV) lock
+
+# The same generation as tests/test_asyncapi_current.py, which compares the checked-in files with it.
+asyncapi:
+	mkdir -p $(ASYNCAPI_DIR)
+	$(UV) run --frozen python -c 'import importlib, json, pathlib, sys; \
+	  [pathlib.Path(sys.argv[1], f"{name}-svc.json").write_text( \
+	    json.dumps(importlib.import_module(f"{name}_svc.asyncapi").app.schema.to_specification().to_jsonable(), \
+	               indent=2, ensure_ascii=False) + "\n") for name in sys.argv[2:]]' \
+	  $(ASYNCAPI_DIR) $(SERVICE_NAMES)

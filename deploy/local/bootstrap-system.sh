@@ -19,7 +19,7 @@ if ((${#packages[@]})); then
 fi
 
 if ! command -v go >/dev/null; then
-  echo "bootstrap: go is not on PATH; install Go 1.22 or newer (FerretDB and versitygw are built from source)" >&2
+  echo "bootstrap: go is not on PATH; install Go 1.25 or newer (FerretDB and versitygw are built from source)" >&2
   exit 1
 fi
 

@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import signal
+import socket as socket_module
 import subprocess
 import tempfile
 import threading
@@ -64,6 +65,7 @@ S3_SECRET_KEY = "bangke-test-secret"
 
 LABEL_SESSION = "io.bangke.test-session"
 LABEL_OWNER_PID = "io.bangke.test-owner-pid"
+LABEL_OWNER_HOST = "io.bangke.test-owner-host"
 
 ENGINE_PING_TIMEOUT_S = 3
 SOCKET_START_TIMEOUT_S = 20
@@ -122,6 +124,7 @@ def provision_containers() -> Iterator[Infra]:
         if engine is None:
             engine = _start_podman_service(cleanup)
         _configure_testcontainers(engine)
+        _remove_stale_containers(engine)
         images = _images(engine.kind)
         log.warning("starting test containers on %s (%s)", engine.kind, ", ".join(images.values()))
 
@@ -303,10 +306,45 @@ def _read_images_env() -> dict[str, str]:
 # Containers
 
 
+def _remove_stale_containers(engine: Engine) -> None:
+    """Remove test containers of this host whose owner process is gone (killed before its cleanup ran)."""
+    import docker
+    from docker.errors import DockerException
+
+    hostname = socket_module.gethostname()
+    client = docker.DockerClient(base_url=engine.docker_host or "unix:///var/run/docker.sock")
+    try:
+        for container in client.containers.list(all=True, filters={"label": f"{LABEL_OWNER_HOST}={hostname}"}):
+            owner = container.labels.get(LABEL_OWNER_PID, "")
+            if owner.isdigit() and not _process_exists(int(owner)):
+                log.warning("removing container %s left by test process %s", container.short_id, owner)
+                container.remove(force=True, v=True)
+    except DockerException as error:
+        log.warning("removing stale test containers failed: %s", error)
+    finally:
+        client.close()
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+
 def _new_container(image: str, session: str, port: int) -> Any:
     from testcontainers.core.container import DockerContainer
 
-    container = DockerContainer(image, labels={LABEL_SESSION: session, LABEL_OWNER_PID: str(os.getpid())})
+    labels = {
+        LABEL_SESSION: session,
+        LABEL_OWNER_PID: str(os.getpid()),
+        LABEL_OWNER_HOST: socket_module.gethostname(),
+    }
+    container = DockerContainer(image, labels=labels)
     # A one-element tuple publishes on 127.0.0.1 with a host port that the engine picks.
     container.ports[f"{port}/tcp"] = ("127.0.0.1",)
     return container

@@ -113,7 +113,7 @@ def build_ferretdb(layout: Layout) -> None:
     """
     if ferretdb_ready(layout):
         return
-    _require_tool("go", "install Go 1.22 or newer")
+    _require_tool("go", "install Go 1.25 or newer")
     env = _go_env(layout)
     log_file = layout.log("build-ferretdb")
     module = f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"
@@ -151,7 +151,7 @@ def build_versitygw(layout: Layout) -> None:
     """Install versitygw with `go install` into ``.stack/bin``."""
     if versitygw_ready(layout):
         return
-    _require_tool("go", "install Go 1.22 or newer")
+    _require_tool("go", "install Go 1.25 or newer")
     env = _go_env(layout)
     env["GOBIN"] = str(layout.bin)
     _run_logged(

@@ -29,7 +29,7 @@ from bangke_stack.layout import (
     Service,
 )
 
-# Kafka's heap: the machine has 2 cores and about 24 GiB, shared with six Python services.
+# Kafka's heap stays small because Kafka shares one developer machine with six Python services.
 KAFKA_HEAP = ["-Xms128m", "-Xmx512m"]
 
 
