@@ -23,6 +23,8 @@ log = structlog.get_logger()
 
 ALGORITHMS = ["RS256", "EdDSA"]
 JWKS_REFRESH_MIN_INTERVAL_S = 30.0
+CLOCK_SKEW_LEEWAY_S = 30
+"""Seconds of clock difference between identity-svc and a verifying service that iat and exp tolerate."""
 
 
 class TokenMissing(Unauthorized):
@@ -114,6 +116,7 @@ class JwtVerifier:
             claims = jwt.decode(
                 token, key, algorithms=ALGORITHMS,
                 audience=self._settings.jwt_audience, issuer=self._settings.jwt_issuer,
+                leeway=CLOCK_SKEW_LEEWAY_S,
                 options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )
         except jwt.ExpiredSignatureError as error:

@@ -147,7 +147,3 @@ class ActionNotAllowed(Forbidden):
     code = "action_not_allowed"
     message = "当前账号无权执行此操作"
 
-
-class EngineerNotAuthenticated(Conflict):
-    code = "engineer_not_authenticated"
-    message = "工程师尚未通过实名认证"
