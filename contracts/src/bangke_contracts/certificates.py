@@ -12,7 +12,13 @@ from .envelope import Event, Payload
 
 class CertificateRef(Payload):
     certificate_id: Id
-    version: int = Field(ge=1, description="Version of the certificate; a renewal adds a version.")
+    version: int = Field(
+        ge=1,
+        description=(
+            "Version of the certificate. A renewal adds a version, and so does correcting a rejected or"
+            " withdrawn version, so each version is submitted and reviewed at most once."
+        ),
+    )
     engineer_id: Id
     certificate_type: str = Field(examples=["low_voltage_electrician"])
 
@@ -32,6 +38,12 @@ class CertificateSubmittedPayload(CertificateRef):
         default_factory=list, description="Other engineers who hold a certificate with the same number."
     )
     renewal: bool = Field(False, description="True when this version renews an earlier one.")
+    replaces_version: int | None = Field(
+        None, description="For a renewal: the version it will replace when it takes effect (in effect or expired now)."
+    )
+    corrects_version: int | None = Field(
+        None, description="The rejected or withdrawn version this one corrects (a re-upload), if any."
+    )
     submitted_at: datetime
 
 

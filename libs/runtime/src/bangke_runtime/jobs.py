@@ -22,6 +22,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from .clock import CHINA_TZ, Clock
+from .serialised import SerialisedDatabase
 
 log = structlog.get_logger()
 
@@ -70,7 +71,7 @@ class JobAlreadyRunning(Exception):
 
 @dataclass
 class JobRunner:
-    database: AsyncDatabase
+    database: "AsyncDatabase | SerialisedDatabase"
     clock: Clock
     jobs: dict[str, PeriodicJob] = field(default_factory=dict)
     holder: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")

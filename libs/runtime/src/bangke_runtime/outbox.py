@@ -60,32 +60,78 @@ async def ensure_outbox_index(collection: AsyncCollection) -> None:
 
 
 class OutboxRelay:
-    """Publish the outboxes of the registered collections, on a poll interval or when kicked."""
+    """Publish the outboxes of the registered collections.
+
+    Writes through ``runtime.db`` tell the relay which document received events (see
+    ``serialised.py``), and the relay reads those documents by ``_id``. A full scan of every
+    registered collection runs at start, every ``outbox_full_scan_interval_s``, and whenever a write
+    set ``outbox_pending`` without naming its document by ``_id``. The scan finds outboxes that no
+    hint announced, for example those left by a process that crashed after its write.
+    """
 
     def __init__(self, broker: KafkaBroker, settings: ServiceSettings) -> None:
         self._broker = broker
         self._settings = settings
-        self._collections: list[AsyncCollection] = []
+        self._collections: dict[str, AsyncCollection] = {}
+        self._hints: dict[str, set[Any]] = {}
+        self._scan_requested = True
+        self._last_scan = 0.0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.published = 0
 
     def register(self, collection: AsyncCollection) -> None:
-        self._collections.append(collection)
+        self._collections[collection.name] = collection
 
     @property
     def collections(self) -> list[AsyncCollection]:
-        return list(self._collections)
+        return list(self._collections.values())
 
     def kick(self) -> None:
-        """Ask for a sweep now; use cases call this after writing events."""
+        """Wake the relay now; use cases call this after writing events."""
         self._wake.set()
 
+    def note_pending(self, collection: str, document_id: Any) -> None:
+        """Remember that document ``document_id`` of ``collection`` has events to publish."""
+        self._hints.setdefault(collection, set()).add(document_id)
+        self._wake.set()
+
+    def on_write(self, collection: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Turn a write that set ``outbox_pending`` into a hint; registered as a write listener."""
+        if collection not in self._collections:
+            return
+        if method == "insert_one" and args:
+            documents = [args[0]]
+        elif method == "insert_many" and args:
+            documents = list(args[0])
+        elif method in ("update_one", "find_one_and_update", "update_many") and len(args) >= 2:
+            if not _sets_pending(args[1]):
+                return
+            document_id = _plain_id(args[0])
+            if document_id is None or method == "update_many":
+                self._scan_requested = True
+                self._wake.set()
+            else:
+                self.note_pending(collection, document_id)
+            return
+        elif method in ("replace_one", "find_one_and_replace") and len(args) >= 2:
+            documents = [{"_id": _plain_id(args[0]), **args[1]}]
+        else:
+            return
+        for document in documents:
+            if isinstance(document, dict) and document.get(PENDING_FIELD):
+                if document.get("_id") is None:
+                    self._scan_requested = True
+                    self._wake.set()
+                else:
+                    self.note_pending(collection, document["_id"])
+
     async def start(self) -> None:
-        for collection in self._collections:
+        for collection in self._collections.values():
             await ensure_outbox_index(collection)
+        self._scan_requested = True
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
-        log.info("outbox.relay_started", collections=[c.name for c in self._collections])
+        log.info("outbox.relay_started", collections=sorted(self._collections))
 
     async def stop(self) -> None:
         if self._task is None:
@@ -99,20 +145,44 @@ class OutboxRelay:
     async def _run(self) -> None:
         while True:
             try:
-                await self.sweep()
+                await self.publish_hinted()
+                loop_time = asyncio.get_running_loop().time()
+                if self._scan_requested or loop_time - self._last_scan >= self._settings.outbox_full_scan_interval_s:
+                    self._scan_requested = False
+                    self._last_scan = loop_time
+                    await self.sweep()
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 # Kafka or MongoDB is unavailable; the events stay in their outboxes until it returns.
-                log.warning("outbox.sweep_failed", error_type=type(error).__name__, error=str(error)[:500])
+                log.warning("outbox.publish_failed", error_type=type(error).__name__, error=str(error)[:500])
+                self._scan_requested = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._settings.outbox_poll_interval_s)
             self._wake.clear()
 
-    async def sweep(self) -> int:
-        """Publish every pending outbox once; return how many events were published."""
+    async def publish_hinted(self) -> int:
+        """Publish the outboxes of the documents that writes announced."""
         published = 0
-        for collection in self._collections:
+        hints, self._hints = self._hints, {}
+        for name, document_ids in hints.items():
+            collection = self._collections[name]
+            for document_id in document_ids:
+                try:
+                    document = await collection.find_one({"_id": document_id}, {OUTBOX_FIELD: 1, PENDING_FIELD: 1})
+                    if document is not None and document.get(PENDING_FIELD):
+                        published += await self._drain(collection, document)
+                except BaseException:
+                    # Keep the hint so the next round tries the document again.
+                    self._hints.setdefault(name, set()).add(document_id)
+                    raise
+        self.published += published
+        return published
+
+    async def sweep(self) -> int:
+        """Publish every pending outbox found by scanning; return how many events were published."""
+        published = 0
+        for collection in self._collections.values():
             async for document in collection.find({PENDING_FIELD: True}, {OUTBOX_FIELD: 1}).limit(500):
                 published += await self._drain(collection, document)
         self.published += published
@@ -138,6 +208,20 @@ class OutboxRelay:
             {"$set": {PENDING_FIELD: False}},
         )
         return len(entries)
+
+
+def _sets_pending(update: Any) -> bool:
+    return isinstance(update, dict) and bool(update.get("$set", {}).get(PENDING_FIELD))
+
+
+def _plain_id(document_filter: Any) -> Any:
+    """Return the filter's ``_id`` when it is a plain value, not an operator expression."""
+    if not isinstance(document_filter, dict):
+        return None
+    value = document_filter.get("_id")
+    if value is None or (isinstance(value, dict) and any(key.startswith("$") for key in value)):
+        return None
+    return value
 
 
 def decode_entry_value(entry: dict[str, Any]) -> dict[str, Any]:

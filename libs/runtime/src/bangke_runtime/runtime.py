@@ -13,7 +13,6 @@ from typing import Any
 import structlog
 from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
 
 from .auth import JwtVerifier
 from .clock import Clock
@@ -21,6 +20,7 @@ from .jobs import JobRunner, PeriodicJob
 from .kafka import DeadLetterPolicy, create_broker
 from .mongo import create_mongo_client, ping, service_database
 from .outbox import OutboxRelay
+from .serialised import SerialisedDatabase, WritePolicy, is_ferretdb
 from .settings import ServiceSettings
 from .storage import ObjectStorage
 
@@ -35,11 +35,12 @@ class Runtime:
     clock: Clock
     broker: KafkaBroker
     mongo: AsyncMongoClient
-    db: AsyncDatabase
+    db: SerialisedDatabase
     storage: ObjectStorage
     relay: OutboxRelay
     jobs: JobRunner
     verifier: JwtVerifier
+    write_policy: WritePolicy = field(default_factory=WritePolicy)
     start_hooks: list[StartHook] = field(default_factory=list)
     started: bool = False
     _starter: asyncio.Task[None] | None = None
@@ -75,6 +76,9 @@ class Runtime:
                 return
 
     async def _start_once(self) -> None:
+        mode = self.settings.mongo_serialise_writes
+        self.write_policy.serialise = mode == "always" or (mode == "auto" and await is_ferretdb(self.db.unwrapped))
+        log.info("mongo.write_policy", serialise_writes=self.write_policy.serialise)
         for hook in self.start_hooks:
             await hook(self)
         await self.broker.start()
@@ -134,7 +138,10 @@ def build_runtime(settings: ServiceSettings) -> Runtime:
     policy = DeadLetterPolicy(settings)
     broker = create_broker(settings, policy)
     mongo = create_mongo_client(settings)
-    db = service_database(mongo, settings)
+    write_policy = WritePolicy()
+    db = SerialisedDatabase(service_database(mongo, settings), write_policy)
+    relay = OutboxRelay(broker, settings)
+    write_policy.listeners.append(relay.on_write)
     return Runtime(
         settings=settings,
         clock=clock,
@@ -142,7 +149,8 @@ def build_runtime(settings: ServiceSettings) -> Runtime:
         mongo=mongo,
         db=db,
         storage=ObjectStorage(settings),
-        relay=OutboxRelay(broker, settings),
+        relay=relay,
         jobs=JobRunner(db, clock),
         verifier=JwtVerifier(settings),
+        write_policy=write_policy,
     )

@@ -57,7 +57,13 @@ class ServiceSettings(BaseSettings):
         None, description="JSON catalogue of certificate and qualification types; the shipped default when empty."
     )
 
-    outbox_poll_interval_s: float = Field(0.5, gt=0, description="Seconds between outbox sweeps.")
+    outbox_poll_interval_s: float = Field(0.5, gt=0, description="Seconds the relay waits for a write before it looks again.")
+    outbox_full_scan_interval_s: float = Field(
+        30.0, gt=0, description="Seconds between full scans for outboxes that no write announced."
+    )
+    mongo_serialise_writes: Literal["auto", "always", "never"] = Field(
+        "auto", description="Serialise writes per collection in this process; auto does it on FerretDB only."
+    )
 
     clock_file: Path | None = Field(
         None,

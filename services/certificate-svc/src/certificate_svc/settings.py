@@ -16,6 +16,9 @@ class CertificateSettings(ServiceSettings):
     photo_max_bytes: int = Field(10 * MEGABYTE, gt=0, description="Largest accepted certificate photo, in bytes.")
     upload_url_expires_s: int = Field(600, ge=60, le=3600, description="Lifetime of a presigned upload URL, in seconds.")
 
+    scheduled_jobs: bool = Field(
+        True, description="Run the daily jobs on their schedule; when false they run only when an operator triggers them."
+    )
     expiry_sweep_at: time = Field(
         time(0, 5), description="Time of day (China Standard Time) of the daily sweep that expires certificates."
     )

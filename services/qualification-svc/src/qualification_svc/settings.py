@@ -1,8 +1,17 @@
 """Settings of qualification-svc, read from BANGKE_* environment variables."""
 
+from datetime import time
+
+from pydantic import Field
+
 from bangke_runtime.settings import ServiceSettings
 
 
 class QualificationSettings(ServiceSettings):
     service_name: str = "qualification-svc"
     http_port: int = 8104
+
+    lapse_sweep_at: time = Field(
+        time(0, 10), description="Time of day (China Standard Time) of the daily sweep that lapses expired qualifications."
+    )
+    lapse_sweep_enabled: bool = Field(True, description="Run the daily lapse sweep on its schedule.")

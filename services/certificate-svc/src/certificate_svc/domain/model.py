@@ -1,6 +1,6 @@
 """The certificate aggregate: its versions and their state machine.
 
-One certificate holds every version of one licence type for one engineer, so that a renewal taking
+One certificate contains every version of one licence type for one engineer, so that a renewal taking
 effect and the version it supersedes change in the same single-document write. A version is frozen
 once submitted: correcting a rejected or withdrawn version creates the next version, which keeps
 every review decision attached to exactly the details and photos that were reviewed.
@@ -195,7 +195,8 @@ class Certificate:
     def version(self, number: int) -> Version | None:
         return next((v for v in self.versions if v.version == number), None)
 
-    def _draft(self) -> Version:
+    def require_draft(self) -> Version:
+        """Return the draft version, or raise when the latest version is no longer editable."""
         if self.latest.status is not VersionStatus.DRAFT:
             raise NoDraft(certificate_id=self.certificate_id, status=self.latest.status.value)
         return self.latest
@@ -213,7 +214,7 @@ class Certificate:
     def update_draft(
         self, changes: dict[str, Any], certificate_type: CertificateType, engineer: EngineerIdentity, now: datetime
     ) -> None:
-        draft = self._draft()
+        draft = self.require_draft()
         base = self._renewal_base() if draft.renewal else None
         details = replace(draft.details, **changes)
         draft.details = validate_details(
@@ -223,7 +224,7 @@ class Certificate:
     def attach_photo(self, side: str, photo: Photo) -> None:
         if side not in PHOTO_SIDES:
             raise ValueError(f"unknown photo side {side!r}")
-        self._draft().photos[side] = photo
+        self.require_draft().photos[side] = photo
 
     def submit(
         self,
@@ -233,7 +234,7 @@ class Certificate:
         now: datetime,
     ) -> None:
         """Send the draft to review; the details are checked again because dates and identity move."""
-        draft = self._draft()
+        draft = self.require_draft()
         if draft.missing_photos:
             raise PhotosMissing(field="photos", missing=draft.missing_photos)
         base = self._renewal_base() if draft.renewal else None

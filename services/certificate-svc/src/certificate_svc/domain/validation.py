@@ -23,7 +23,7 @@ from .errors import (
 
 @dataclass(frozen=True, slots=True)
 class Details:
-    """What the engineer copies from the licence document."""
+    """Details the engineer copies from the licence document."""
 
     number: str
     holder_name: str
@@ -62,7 +62,7 @@ def validate_details(
 ) -> Details:
     """Return the normalised details, or raise the first rule they break.
 
-    ``today`` is the date in China Standard Time; ``renewal_of`` holds the details of the version a
+    ``today`` is the date in China Standard Time; ``renewal_of`` contains the details of the version a
     renewal replaces, whose expiry date the renewal must exceed.
     """
     details = details.normalised()

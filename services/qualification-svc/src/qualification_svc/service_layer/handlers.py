@@ -12,13 +12,13 @@ from bangke_contracts.certificates import (
     CertificateSuperseded,
     CertificateTookEffect,
 )
-from bangke_contracts.envelope import Event
 from bangke_contracts.exams import ExamScoreCollected
 from bangke_contracts.identity import EngineerAuthenticated, EngineerRegistered
 from bangke_runtime.clock import Clock
 from bangke_runtime.outbox import OutboxRelay
 
 from ..adapters.repository import EngineerRepository
+from ..adapters.serialised import KeyedLocks
 from ..domain.model import Engineer, Qualification
 
 log = structlog.get_logger()
@@ -40,8 +40,11 @@ class UnknownQualificationType(Exception):
 
 
 class QualificationService:
-    def __init__(self, repository: EngineerRepository, catalogue: Catalogue, clock: Clock, relay: OutboxRelay) -> None:
+    def __init__(
+        self, repository: EngineerRepository, catalogue: Catalogue, clock: Clock, relay: OutboxRelay, locks: KeyedLocks
+    ) -> None:
         self.repository = repository
+        self.locks = locks
         self.catalogue = catalogue
         self.clock = clock
         self.relay = relay
@@ -49,17 +52,20 @@ class QualificationService:
     async def _change(self, engineer_id: str, change: Callable[[Engineer], T], event_id: str | None = None) -> T | None:
         """Run ``change`` on the stored engineer and store the outcome; None for an event seen before."""
         for _attempt in range(SAVE_ATTEMPTS):
-            loaded = await self.repository.load(engineer_id)
-            if event_id is not None and event_id in loaded.processed:
-                log.info("qualification.event_skipped_duplicate", engineer_id=engineer_id)
-                return None
+            async with self.locks.hold(engineer_id):
+                loaded = await self.repository.load(engineer_id)
+                if event_id is not None and event_id in loaded.processed:
+                    log.info("qualification.event_skipped_duplicate", engineer_id=engineer_id)
+                    return None
 
-            result = change(loaded.engineer)
+                result = change(loaded.engineer)
 
-            if await self.repository.save(loaded, event_id):
+                saved = await self.repository.save(loaded, event_id)
+            if saved:
                 if loaded.engineer.events:
                     self.relay.kick()
                 return result
+            log.info("qualification.save_conflict", engineer_id=engineer_id)
         raise ConcurrentUpdate(engineer_id)
 
     # --- HTTP commands --------------------------------------------------------------------------
@@ -150,7 +156,3 @@ class QualificationService:
                 checked += 1
                 lapsed += await self._change(engineer_id, lambda e: e.lapse_expired(now)) or 0
         return {"engineers_checked": checked, "qualifications_lapsed": lapsed}
-
-
-def event_name(event: Event[Any]) -> str:
-    return event.type

@@ -1,0 +1,189 @@
+"""Benchmark: qualification recalculation throughput beside raw Kafka and raw FerretDB rates.
+
+Run against the local servers (the test stack by default):
+
+    uv run --frozen python services/qualification-svc/benchmarks/recalculation.py --engineers 1000
+
+It measures, in one run and on isolated topics and databases:
+
+1. raw Kafka consume rate: one consumer reads N pre-produced messages of the same size as a
+   certificate event;
+2. raw FerretDB update rate: N sequential ``update_one`` calls, one per document, from one client;
+3. recalculation: N engineers each hold a granted qualification; N ``certificate.took_effect``
+   renewals go onto Kafka, and the clock stops when every qualification has its new validity stored
+   and every ``qualification.validity_changed`` event has been published by the outbox relay.
+
+The target is a recalculation rate of at least half of the slower raw rate.
+"""
+
+import argparse
+import asyncio
+import os
+import time
+import uuid
+from datetime import UTC, date, datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from pymongo import AsyncMongoClient
+
+from bangke_contracts.certificates import CertificateTookEffect, CertificateTookEffectPayload
+from bangke_contracts.topics import all_topic_specs
+from qualification_svc.adapters.repository import state_fields
+from qualification_svc.bootstrap import build
+from qualification_svc.domain.model import Engineer, Qualification, Status
+from qualification_svc.domain.validity import HeldCertificate
+from qualification_svc.settings import QualificationSettings
+
+OLD_EXPIRY = date(2027, 6, 30)
+NEW_EXPIRY = date(2033, 6, 30)
+
+
+def renewal(engineer_id: str) -> CertificateTookEffect:
+    return CertificateTookEffect(
+        producer="certificate-svc",
+        payload=CertificateTookEffectPayload(
+            certificate_id=f"{engineer_id}-rac", version=2, engineer_id=engineer_id,
+            certificate_type="refrigeration_ac", issued_on=date(2026, 1, 1), expires_on=NEW_EXPIRY,
+            replaces_version=1, took_effect_at=datetime.now(UTC),
+        ),
+    )
+
+
+def seeded_engineer(engineer_id: str) -> dict:
+    engineer = Engineer(
+        engineer_id, "provider-1", f"outlet-{int(engineer_id[-3:]) % 20}", "region-1", "测试", True,
+        certificates=[HeldCertificate(f"{engineer_id}-rac", 1, "refrigeration_ac", OLD_EXPIRY)],
+        qualifications=[
+            Qualification(
+                qualification_id=uuid.uuid4().hex, qualification_type="ac_repair",
+                required_certificates=("refrigeration_ac",), status=Status.GRANTED,
+                applied_at=datetime.now(UTC), granted_at=datetime.now(UTC), valid_until=OLD_EXPIRY,
+                limiting_certificate_type="refrigeration_ac", limiting_certificate_id=f"{engineer_id}-rac",
+                passed_score=90,
+            )
+        ],
+    )
+    return {"_id": engineer_id, "revision": 1, **state_fields(engineer), "processed_events": [],
+            "outbox": [], "outbox_pending": False}
+
+
+async def create_topics(bootstrap: str, prefix: str, extra: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        topics = [NewTopic(s.name, s.partitions, 1) for s in all_topic_specs(prefix)]
+        topics += [NewTopic(name, 6, 1) for name in extra]
+        await admin.create_topics(topics)
+    finally:
+        await admin.close()
+
+
+async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key) for key, value in messages]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def raw_kafka_rate(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> float:
+    await produce(bootstrap, topic, messages)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=f"bench-raw-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest", enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        received = 0
+        started: float | None = None
+        while received < len(messages):
+            batch = await consumer.getmany(timeout_ms=1000)
+            if batch and started is None:
+                started = time.perf_counter()
+            received += sum(len(records) for records in batch.values())
+        await consumer.commit()
+        assert started is not None
+        # Timed from the first fetched batch, so the group join is not counted.
+        return received / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+async def raw_mongo_rate(mongo_uri: str, database: str, documents: list[dict]) -> float:
+    client = AsyncMongoClient(mongo_uri, tz_aware=True)
+    try:
+        collection = client[database]["raw_updates"]
+        await collection.insert_many([{**d, "_id": d["_id"]} for d in documents])
+        started = time.perf_counter()
+        for document in documents:
+            await collection.update_one({"_id": document["_id"]}, {"$set": {"certificates.0.expires_on": "2033-06-30"}})
+        return len(documents) / (time.perf_counter() - started)
+    finally:
+        await client.drop_database(database)
+        await client.close()
+
+
+async def recalculation_rate(settings: QualificationSettings, engineer_ids: list[str]) -> float:
+    runtime, _app = build(settings)
+    engineers = runtime.db["engineers"]
+    await engineers.insert_many([seeded_engineer(engineer_id) for engineer_id in engineer_ids])
+    await runtime.start()
+    await runtime.wait_started(120)
+    # Let the consumer groups finish joining before the clock starts.
+    await asyncio.sleep(3)
+    try:
+        events = [renewal(engineer_id) for engineer_id in engineer_ids]
+        started = time.perf_counter()
+        await produce(
+            settings.kafka_bootstrap, settings.topic("certificates.v1"),
+            [(e.key().encode(), e.model_dump_json().encode()) for e in events],
+        )
+        while runtime.relay.published < len(engineer_ids):
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        updated = await engineers.count_documents({"qualifications.valid_until": NEW_EXPIRY.isoformat()})
+        assert updated == len(engineer_ids), f"only {updated} of {len(engineer_ids)} qualifications recalculated"
+        return len(engineer_ids) / elapsed
+    finally:
+        await runtime.stop()
+        client = AsyncMongoClient(settings.mongo_uri.get_secret_value())
+        await client.drop_database(settings.database_name)
+        await client.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engineers", type=int, default=1000, help="Engineers, renewals and raw messages per measurement.")
+    parser.add_argument("--kafka", default=os.environ.get("BANGKE_TEST_KAFKA", "127.0.0.1:29092"))
+    parser.add_argument("--mongo", default=os.environ.get("BANGKE_TEST_MONGO_URI", "mongodb://127.0.0.1:27027/"))
+    args = parser.parse_args()
+
+    token = uuid.uuid4().hex[:8]
+    prefix = f"bench{token}."
+    raw_topic = f"{prefix}raw"
+    await create_topics(args.kafka, prefix, [raw_topic])
+    engineer_ids = [f"bench-eng-{index:06d}" for index in range(args.engineers)]
+    sample = [(e.key().encode(), e.model_dump_json().encode()) for e in map(renewal, engineer_ids)]
+
+    kafka_rate = await raw_kafka_rate(args.kafka, raw_topic, sample)
+    print(f"raw Kafka consume rate:       {kafka_rate:10.0f} messages/s", flush=True)
+    mongo_rate = await raw_mongo_rate(args.mongo, f"bench{token}_raw", [seeded_engineer(i) for i in engineer_ids])
+    print(f"raw FerretDB update rate:     {mongo_rate:10.0f} updates/s", flush=True)
+    settings = QualificationSettings(
+        environment="test", kafka_bootstrap=args.kafka, mongo_uri=args.mongo, topic_prefix=prefix,
+        consumer_group_prefix=prefix, mongo_database=f"bench{token}_qualification", log_level="WARNING",
+        lapse_sweep_enabled=False, outbox_poll_interval_s=0.2,
+    )
+    recalc_rate = await recalculation_rate(settings, engineer_ids)
+
+    slower = min(kafka_rate, mongo_rate)
+    print(f"engineers / events:           {args.engineers}")
+    print(f"recalculation throughput:     {recalc_rate:10.0f} qualifications/s (stored and published)")
+    print(f"ratio to slower raw rate:     {recalc_rate / slower:10.2f} (target >= 0.50)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
