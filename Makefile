@@ -10,7 +10,7 @@ DEMO_CLOCK ?=
 ASYNCAPI_DIR ?= contracts/asyncapi
 SERVICE_NAMES := identity certificate review qualification exam order
 
-.PHONY: help bootstrap up down status logs clean test lock asyncapi
+.PHONY: help bootstrap up down status logs clean test images compose-smoke lock asyncapi
 
 help:
 	@echo "make bootstrap   install missing tools, sync the uv environment, fetch Kafka, build FerretDB and versitygw"
@@ -19,7 +19,9 @@ help:
 	@echo "make status      show each part with its state, pid, port and memory"
 	@echo "make logs        show the end of every log (PART=kafka for one part)"
 	@echo "make clean       stop the stack and delete .stack/data"
-	@echo "make test        run the test suite"
+	@echo "make test        build the test images, then run the unit and integration tests"
+	@echo "make images      build the Kafka, FerretDB and versitygw images with Podman (no registry needed)"
+	@echo "make compose-smoke  build every image and run deploy/compose under Podman, checked through the gateway"
 	@echo "make lock        update uv.lock"
 	@echo "make asyncapi    regenerate contracts/asyncapi/<service>-svc.json from the services' subscribers"
 
@@ -43,8 +45,17 @@ logs:
 clean: down
 	rm -rf .stack/data
 
-test:
+# The integration tests run on containers started by testcontainers when Podman or Docker works,
+# so the infrastructure images are built first (cached: a second build takes seconds).
+test: images
 	$(UV) run --frozen pytest
+
+images:
+	deploy/images/build.sh --install infra
+
+compose-smoke:
+	deploy/images/build.sh --install all
+	BANGKE_COMPOSE_SMOKE=1 $(UV) run --frozen pytest tests/smoke
 
 lock:
 	$(UV) lock

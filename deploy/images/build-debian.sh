@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the Debian bookworm base image with debootstrap (no registry needed), then the Java 17 and
-# Python 3.11 images on top of it. Each image is skipped when its inputs did not change.
+# Python 3.11 images and an nginx image for the compose gateway on top of it. Each image is skipped when its inputs did not change.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -63,6 +63,7 @@ main() {
     build_debian_base
     build_debian_child "$BANGKE_IMAGE_JRE" "$IMAGES_DIR/debian/jre.Containerfile"
     build_debian_child "$BANGKE_IMAGE_PYTHON" "$IMAGES_DIR/debian/python.Containerfile"
+    build_debian_child "$BANGKE_IMAGE_NGINX" "$IMAGES_DIR/debian/nginx.Containerfile"
 }
 
 main "$@"

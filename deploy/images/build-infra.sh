@@ -57,8 +57,8 @@ build_kafka() {
 }
 
 # Print the path of a static FerretDB binary: the local stack's one when it is static, else ours.
-# `go install` gives a binary that panics with "Invalid build/version/version.txt", because the module
-# cache lacks the version file that FerretDB's own build writes; so the source is copied and built here.
+# A binary from `go install` panics with "Invalid build/version/version.txt", because the module cache
+# lacks the version file that FerretDB's own build writes. So the source is copied and built here.
 ferretdb_binary() {
     local shared="$STACK_DIR/bin/ferretdb"
     if is_static_binary "$shared"; then

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Build every local image of the Bangke stack with Podman, without a registry:
-#   deploy/images/build.sh            base images, infrastructure images and every service image
-#   deploy/images/build.sh infra      base and infrastructure images only (enough for the tests)
+# Build every local image of the Bangke stack with Podman, without a registry.
+# Usage:
+#   deploy/images/build.sh             base, infrastructure and service images
+#   deploy/images/build.sh infra       base and infrastructure images only, enough for the tests
 #   deploy/images/build.sh services [identity-svc ...]
-# A second run rebuilds only the images whose inputs changed. Pass --install to install Podman and the
-# build tools with apt-get first. Image names are settings, see images.env.
+# A second run rebuilds only the images whose inputs changed. --install first installs Podman and the
+# build tools with apt-get. Image names are settings, see images.env.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 

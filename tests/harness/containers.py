@@ -1,8 +1,8 @@
 """Start Kafka, a MongoDB-compatible server and S3 object storage in containers for the integration tests.
 
-The engine is Docker when a Docker-compatible API answers (``DOCKER_HOST`` or ``/var/run/docker.sock``),
-else Podman: then this module starts ``podman system service`` on a socket under ``.stack/podman`` and
-stops it at the end. ``BANGKE_CONTAINER_ENGINE`` (``auto``, ``docker`` or ``podman``) forces one.
+The engine is Docker when a Docker-compatible API responds to a ping (``DOCKER_HOST`` or
+``/var/run/docker.sock``), else Podman. With Podman this module starts ``podman system service`` on a
+socket under ``.stack/podman`` and stops it at the end. ``BANGKE_CONTAINER_ENGINE`` (``auto``, ``docker`` or ``podman``) forces one.
 
 Images are settings. On Podman the defaults are the local images that ``deploy/images/build.sh infra``
 builds (names in ``deploy/images/images.env``); on Docker they are the official images. Each is
@@ -79,7 +79,7 @@ class Engine:
     kind: str
     """"docker" or "podman"."""
     docker_host: str | None
-    """Value for DOCKER_HOST; None when the Docker SDK's default socket answers."""
+    """Value for DOCKER_HOST, or None for the default socket /var/run/docker.sock."""
 
 
 def containers_available() -> str | None:
@@ -123,6 +123,8 @@ def provision_containers() -> Iterator[Infra]:
         engine = _find_docker_api()
         if engine is None:
             engine = _start_podman_service(cleanup)
+        saved_environment = {key: os.environ.get(key) for key in TESTCONTAINERS_ENV}
+        cleanup.add_last(lambda: _restore_environment(saved_environment))
         _configure_testcontainers(engine)
         _remove_stale_containers(engine)
         images = _images(engine.kind)
@@ -153,7 +155,7 @@ def provision_containers() -> Iterator[Infra]:
 
 
 def _find_docker_api() -> Engine | None:
-    """Return the engine behind DOCKER_HOST or the default Docker socket when it answers a ping."""
+    """Return the engine behind DOCKER_HOST or the default Docker socket when it responds to a ping."""
     import docker
     from docker.errors import DockerException
 
@@ -214,7 +216,7 @@ def _socket_path() -> Path:
 
 
 def _start_podman_service(cleanup: _Cleanup) -> Engine:
-    """Start `podman system service` in the background and return it once its API answers."""
+    """Start `podman system service` in the background and return it once its API responds to a ping."""
     import docker
     from docker.errors import DockerException
 
@@ -264,6 +266,22 @@ def _stop_process(process: subprocess.Popen[bytes], socket: Path) -> None:
     # The service's log is kept only when it failed, for the error message that points to it.
     if process.returncode in (0, -signal.SIGTERM):
         socket.with_suffix(".log").unlink(missing_ok=True)
+
+
+TESTCONTAINERS_ENV = (
+    "DOCKER_HOST",
+    "TESTCONTAINERS_RYUK_DISABLED",
+    "TESTCONTAINERS_HOST_OVERRIDE",
+    "TESTCONTAINERS_CONNECTION_MODE",
+)
+
+
+def _restore_environment(saved: dict[str, str | None]) -> None:
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def _configure_testcontainers(engine: Engine) -> None:
@@ -353,7 +371,12 @@ def _new_container(image: str, session: str, port: int) -> Any:
 def _start(container: Any, cleanup: _Cleanup, what: str) -> None:
     cleanup.add_container(container, what)
     started = time.monotonic()
-    container.start()
+    try:
+        container.start()
+    finally:
+        # A signal may have run the cleanup while this thread was creating the container.
+        if cleanup.done:
+            cleanup.remove(container, what)
     log.info("%s container %s started in %.1f s", what, container.get_wrapped_container().short_id,
              time.monotonic() - started)
 
@@ -362,7 +385,7 @@ def _start_kafka(image: str, session: str, cleanup: _Cleanup) -> str:
     """Start a single-node KRaft broker and return its bootstrap address as seen from the host.
 
     The host port is known only after the container starts, so the container waits for a file that
-    holds the advertised listener, and the harness writes it with `exec`.
+    contains the advertised listener, and the harness writes it with `exec`.
     """
     from testcontainers.core.wait_strategies import LogMessageWaitStrategy
 
@@ -460,8 +483,14 @@ class _Cleanup:
         self._done = False
         self._previous_handlers: dict[int, Any] = {}
 
+    @property
+    def done(self) -> bool:
+        return self._done
+
     def add_container(self, container: Any, what: str) -> None:
         with self._lock:
+            if self._done:
+                raise RuntimeError(f"not starting the {what} container: the test containers are being removed")
             self._containers.append((container, what))
 
     def add_last(self, action: Callable[[], None]) -> None:
@@ -473,6 +502,9 @@ class _Cleanup:
         if threading.current_thread() is not threading.main_thread():
             return
         for signum in self.SIGNALS:
+            # An ignored signal stays ignored (for example SIGINT of a background job).
+            if signal.getsignal(signum) is signal.SIG_IGN:
+                continue
             self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
 
     def uninstall(self) -> None:
@@ -499,7 +531,7 @@ class _Cleanup:
             containers = list(reversed(self._containers))
             last = list(self._last)
         for container, what in containers:
-            self._remove(container, what)
+            self.remove(container, what)
         for action in last:
             try:
                 action()
@@ -507,7 +539,7 @@ class _Cleanup:
                 log.exception("cleanup step failed")
 
     @staticmethod
-    def _remove(container: Any, what: str) -> None:
+    def remove(container: Any, what: str) -> None:
         wrapped = getattr(container, "_container", None)
         if wrapped is None:
             return

@@ -1,7 +1,10 @@
 """The parts of the stack: how each one is prepared, started and probed."""
 
 import base64
+import json
+import secrets
 import shutil
+import string
 import subprocess
 import sys
 import uuid
@@ -136,6 +139,32 @@ def nginx_command(layout: Layout) -> list[str]:
     ]
 
 
+# The local operator account that identity-svc creates at its first start. The demo signs in with
+# it to approve providers, create regions and staff, and trigger periodic jobs.
+BOOTSTRAP_OPERATOR_MOBILE = "13800000000"
+
+
+def bootstrap_operator(layout: Layout) -> tuple[str, str]:
+    """Return the local operator's mobile and password, generating the password once.
+
+    The password lives in ``.stack/secrets/operator.json`` (mode 0600). identity-svc never changes an
+    existing account, so the file must survive restarts; `make clean` keeps it and `rm -rf .stack`
+    removes it together with the data.
+    """
+    path = layout.secrets / "operator.json"
+    if path.exists():
+        stored = json.loads(path.read_text())
+        return stored["mobile"], stored["password"]
+    layout.secrets.mkdir(parents=True, exist_ok=True)
+    layout.secrets.chmod(0o700)
+    # Letters and digits only, 8 to 64 characters: identity-svc's password rule.
+    alphabet = string.ascii_letters + string.digits
+    password = "Op" + "".join(secrets.choice(alphabet) for _ in range(20)) + "9"
+    path.touch(mode=0o600)
+    path.write_text(json.dumps({"mobile": BOOTSTRAP_OPERATOR_MOBILE, "password": password}) + "\n")
+    return BOOTSTRAP_OPERATOR_MOBILE, password
+
+
 def _service_env(service: Service) -> Callable[[Layout, Options], dict[str, str]]:
     def env(layout: Layout, options: Options) -> dict[str, str]:
         values = {
@@ -155,6 +184,9 @@ def _service_env(service: Service) -> Callable[[Layout, Options], dict[str, str]
             keys_dir.mkdir(parents=True, exist_ok=True)
             layout.secrets.chmod(0o700)
             values["BANGKE_JWT_KEYS_DIR"] = str(keys_dir)
+            mobile, password = bootstrap_operator(layout)
+            values["BANGKE_BOOTSTRAP_OPERATOR_MOBILE"] = mobile
+            values["BANGKE_BOOTSTRAP_OPERATOR_PASSWORD"] = password
         if options.demo_clock:
             # The runtime honours a clock file only in the test and demo environments.
             layout.demo_clock.touch(exist_ok=True)
