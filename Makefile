@@ -60,6 +60,11 @@ compose-smoke:
 lock:
 	$(UV) lock
 
+# Drives the running stack through the gateway; it checks every service's /readyz first and says
+# how to start the stack when one is not ready. It moves the services' clock (.stack/demo-clock).
+demo:
+	$(UV) run --frozen python -m scenarios.demo
+
 # The same generation as tests/test_asyncapi_current.py, which compares the checked-in files with it.
 asyncapi:
 	mkdir -p $(ASYNCAPI_DIR)
@@ -68,3 +73,10 @@ asyncapi:
 	    json.dumps(importlib.import_module(f"{name}_svc.asyncapi").app.schema.to_specification().to_jsonable(), \
 	               indent=2, ensure_ascii=False) + "\n") for name in sys.argv[2:]]' \
 	  $(ASYNCAPI_DIR) $(SERVICE_NAMES)
+
+# End-to-end latency, throughput and memory on the running stack of `make up` (scenarios/bench).
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--rate 20" for a run that seeds fewer engineers.
+.PHONY: bench
+BENCH_ARGS ?=
+bench:
+	$(UV) run --frozen python -m scenarios.bench $(BENCH_ARGS)

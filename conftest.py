@@ -15,7 +15,7 @@ import pytest
 from bangke_runtime.settings import ServiceSettings
 from harness.infra import provision
 from harness.infra_types import Infra
-from harness.kafka_tools import create_topics
+from harness.kafka_tools import create_topics, delete_topics
 from harness.services import BuildFunction, InProcessService, free_port
 from harness.tokens import TestSigner
 
@@ -55,8 +55,10 @@ def isolation() -> Isolation:
 
 
 @pytest.fixture
-async def topics(infra: Infra, isolation: Isolation) -> list[str]:
-    return await create_topics(infra.kafka_bootstrap, isolation.topic_prefix)
+async def topics(infra: Infra, isolation: Isolation) -> AsyncIterator[list[str]]:
+    names = await create_topics(infra.kafka_bootstrap, isolation.topic_prefix)
+    yield names
+    await delete_topics(infra.kafka_bootstrap, names)
 
 
 SettingsFactory = Callable[..., Any]
@@ -115,3 +117,10 @@ async def start_service(topics: list[str], settings_factory: SettingsFactory) ->
     yield start
     for service in reversed(running):
         await service.stop()
+
+
+# --- Log scan (tests/harness/log_scan.py) -------------------------------------------------------
+# Captures every log line the services write during the run and fails the session when one holds
+# an ID number, a mobile number, a password or a token. `--no-log-scan` turns it off.
+pytest_plugins = ["harness.log_scan"]
+# --- end of log scan ----------------------------------------------------------------------------

@@ -11,6 +11,11 @@ from aiokafka.errors import TopicAlreadyExistsError
 from bangke_contracts.topics import all_topic_specs
 
 
+TEST_PARTITIONS = 2
+"""Partitions of each test topic: more than one, so ordering by key is exercised, and few, because a
+test run creates a set of topics per test and each partition costs the broker heap."""
+
+
 async def create_topics(bootstrap: str, prefix: str) -> list[str]:
     """Create every contract topic and its dead-letter twin under ``prefix``; return their names."""
     specs = all_topic_specs(prefix)
@@ -19,7 +24,7 @@ async def create_topics(bootstrap: str, prefix: str) -> list[str]:
     try:
         existing = set(await admin.list_topics())
         new = [
-            NewTopic(spec.name, spec.partitions, 1, topic_configs={"retention.ms": str(spec.retention_ms)})
+            NewTopic(spec.name, min(spec.partitions, TEST_PARTITIONS), 1, topic_configs={"retention.ms": str(spec.retention_ms)})
             for spec in specs
             if spec.name not in existing
         ]
@@ -32,6 +37,19 @@ async def create_topics(bootstrap: str, prefix: str) -> list[str]:
     finally:
         await admin.close()
     return [spec.name for spec in specs]
+
+
+async def delete_topics(bootstrap: str, names: list[str]) -> None:
+    """Delete a test's topics, so that a long test run does not pile up partitions in the broker."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        doomed = [name for name in names if name in existing]
+        if doomed:
+            await admin.delete_topics(doomed)
+    finally:
+        await admin.close()
 
 
 async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float = 30.0) -> None:

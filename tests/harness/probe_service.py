@@ -12,7 +12,9 @@ from pathlib import Path
 import structlog
 from fastapi import FastAPI
 
-from bangke_contracts.exams import ExamScoreCollected
+from datetime import UTC, datetime
+
+from bangke_contracts.exams import ExamScoreCollected, ExamScoreCollectedPayload
 from bangke_contracts.topics import EXAMS
 from bangke_runtime.app import create_app, setup_logging
 from bangke_runtime.idempotency import apply_once
@@ -52,6 +54,22 @@ def build(settings: ProbeSettings | None = None) -> tuple[Runtime, FastAPI]:
 
     app = create_app(runtime, title="probe-svc", routers=[])
     return runtime, app
+
+
+def score_event(engineer_id: str, score: int) -> ExamScoreCollected:
+    now = datetime.now(UTC)
+    return ExamScoreCollected(
+        producer="exam-svc",
+        payload=ExamScoreCollectedPayload(
+            attempt_id=f"attempt-{engineer_id}-{score}",
+            engineer_id=engineer_id,
+            qualification_type="tv_wall_mounting",
+            score=score,
+            passed=score >= 80,
+            finished_at=now,
+            collected_at=now,
+        ),
+    )
 
 
 if __name__ == "__main__":

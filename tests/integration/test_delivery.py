@@ -8,49 +8,20 @@ relay publishes what a use case wrote into the aggregate document.
 
 import asyncio
 import os
-import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from pymongo import AsyncMongoClient
 
-from bangke_contracts.exams import ExamScoreCollected, ExamScoreCollectedPayload
 from bangke_contracts.topics import EXAMS, dead_letter_topic
 from bangke_runtime.kafka import HEADER_ATTEMPTS, HEADER_ERROR, HEADER_ERROR_TYPE
 from bangke_runtime.outbox import new_document_outbox
 from harness.kafka_tools import produce_raw, read_topic, record_json
-from harness.probe_service import ProbeSettings, build
+from harness.probe_service import ProbeSettings, build, score_event
 from harness.services import ChildService, settings_env
+from harness.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def score_event(engineer_id: str, score: int) -> ExamScoreCollected:
-    now = datetime.now(UTC)
-    return ExamScoreCollected(
-        producer="exam-svc",
-        payload=ExamScoreCollectedPayload(
-            attempt_id=f"attempt-{engineer_id}-{score}",
-            engineer_id=engineer_id,
-            qualification_type="tv_wall_mounting",
-            score=score,
-            passed=score >= 80,
-            finished_at=now,
-            collected_at=now,
-        ),
-    )
-
-
-async def wait_for(predicate, timeout_s: float = 30.0, interval_s: float = 0.2):
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        result = await predicate()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s")
-        await asyncio.sleep(interval_s)
 
 
 async def test_outbox_relay_publishes_event(start_service, infra, isolation):

@@ -10,9 +10,8 @@ import pytest
 
 from bangke_runtime.outbox import new_document_outbox, with_outbox
 from harness.kafka_tools import read_topic, record_json
-from harness.probe_service import ProbeSettings, build
-
-from .test_delivery import score_event, wait_for
+from harness.probe_service import ProbeSettings, build, score_event
+from harness.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -13,6 +13,8 @@ from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from .topics import TOPICS
+
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
 
 
@@ -48,8 +50,13 @@ class Event(BaseModel, Generic[PayloadT]):
         return value.astimezone(UTC)
 
     def key(self) -> str:
-        """Return the Kafka key: the engineer id, else the order id, else the event id."""
-        for name in ("engineer_id", "order_id", "provider_id"):
+        """Return the Kafka key: the payload field that the event's topic is keyed by.
+
+        Engineer streams are keyed by the engineer id and order streams by the order id, so all
+        events of one engineer, or of one order, stay in order on one partition.
+        """
+        names = [spec.key for spec in TOPICS if spec.name == self.topic] + ["engineer_id", "order_id", "provider_id"]
+        for name in names:
             value = getattr(self.payload, name, None)
             if value:
                 return str(value)

@@ -32,8 +32,9 @@ from bangke_stack.layout import (
     Service,
 )
 
-# Kafka's heap stays small because Kafka shares one developer machine with six Python services.
-KAFKA_HEAP = ["-Xms128m", "-Xmx512m"]
+# Kafka shares one developer machine with six Python services, so its heap is bounded; 512 MiB ran out
+# (OutOfMemoryError in the raft thread) once test runs had created a few thousand partitions.
+KAFKA_HEAP = ["-Xms128m", "-Xmx1g"]
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def bootstrap_operator(layout: Layout) -> tuple[str, str]:
     """Return the local operator's mobile and password, generating the password once.
 
     The password lives in ``.stack/secrets/operator.json`` (mode 0600). identity-svc never changes an
-    existing account, so the file must survive restarts; `make clean` keeps it and `rm -rf .stack`
+    existing account, so the file must survive restarts. `make clean` keeps it, and `rm -rf .stack`
     removes it together with the data.
     """
     path = layout.secrets / "operator.json"

@@ -10,6 +10,7 @@ from bangke_contracts.certificates import (
     CertificateTookEffectPayload,
 )
 from bangke_contracts.exams import ExamScoreCollected, ExamScoreCollectedPayload
+from bangke_contracts.qualifications import QualificationGranted
 from qualification_svc.domain import errors as rules
 from qualification_svc.domain.model import MAX_QUALIFICATIONS, Engineer, Status
 from qualification_svc.domain.next_step import next_step
@@ -317,18 +318,33 @@ def test_sweep_lapses_after_valid_until() -> None:
     assert types(e) == ["qualification.lapsed"]
 
 
-def test_lapsed_type_can_be_applied_again() -> None:
+def test_renewal_restores_lapsed_qualification() -> None:
     e = ready_engineer()
     q = e.apply("split_ac_installation", SPLIT_AC, NOW)
+    record(e, score(80))
+    e.lapse_expired(datetime(2027, 7, 2, tzinfo=UTC))
+    assert q.status == Status.LAPSED
+    events_before_renewal = len(e.events)
+
+    give(e, took_effect("work_at_height", date(2033, 6, 30), version=2, replaces=1), datetime(2027, 7, 2, tzinfo=UTC))
+    give(e, took_effect("refrigeration_ac", date(2033, 6, 30), version=2, replaces=1), datetime(2027, 7, 2, tzinfo=UTC))
+
+    assert q.status == Status.GRANTED
+    assert q.valid_until == date(2033, 6, 30)
+    assert q.lapse_reason is None
+    assert any(isinstance(event, QualificationGranted) for event in e.events[events_before_renewal:])
+
+
+def test_restored_type_not_applied_again() -> None:
+    e = ready_engineer()
+    e.apply("split_ac_installation", SPLIT_AC, NOW)
     record(e, score(80))
     e.lapse_expired(datetime(2027, 7, 2, tzinfo=UTC))
     give(e, took_effect("work_at_height", date(2033, 6, 30), version=2, replaces=1), datetime(2027, 7, 2, tzinfo=UTC))
     give(e, took_effect("refrigeration_ac", date(2033, 6, 30), version=2, replaces=1), datetime(2027, 7, 2, tzinfo=UTC))
 
-    again = e.apply("split_ac_installation", SPLIT_AC, datetime(2027, 7, 3, tzinfo=UTC))
-
-    assert q.status == Status.LAPSED
-    assert again.status == Status.PENDING
+    with pytest.raises(rules.QualificationAlreadyHeld):
+        e.apply("split_ac_installation", SPLIT_AC, datetime(2027, 7, 3, tzinfo=UTC))
 
 
 def test_events_carry_scope_and_cause() -> None:

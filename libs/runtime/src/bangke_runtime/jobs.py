@@ -164,4 +164,5 @@ class JobRunner:
 
 
 def _loggable(result: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in result.items() if isinstance(value, (int, float, str, bool))}
+    """Return the job result's scalar fields, prefixed so they cannot clash with the log call's own."""
+    return {f"result_{key}": value for key, value in result.items() if isinstance(value, (int, float, str, bool))}

@@ -77,8 +77,14 @@ class Runtime:
 
     async def _start_once(self) -> None:
         mode = self.settings.mongo_serialise_writes
-        self.write_policy.serialise = mode == "always" or (mode == "auto" and await is_ferretdb(self.db.unwrapped))
-        log.info("mongo.write_policy", serialise_writes=self.write_policy.serialise)
+        on_ferretdb = await is_ferretdb(self.db.unwrapped)
+        self.write_policy.serialise = mode == "always" or (mode == "auto" and on_ferretdb)
+        self.write_policy.lookup_by_id = on_ferretdb and self.write_policy.serialise
+        log.info(
+            "mongo.write_policy",
+            serialise_writes=self.write_policy.serialise,
+            lookup_by_id=self.write_policy.lookup_by_id,
+        )
         for hook in self.start_hooks:
             await hook(self)
         await self.broker.start()

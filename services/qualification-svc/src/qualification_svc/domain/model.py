@@ -262,12 +262,30 @@ class Engineer:
                 if qualification.passed_score is not None and validity.complete:
                     self._grant(qualification, validity, now, cause)
                 continue
+            if qualification.status == Status.LAPSED:
+                if self._restorable(qualification, validity, today):
+                    # Renewing the certificate, not applying again, restores a qualification that
+                    # lapsed with it: the exam was passed, and the certificates are complete again.
+                    qualification.lapse_reason = None
+                    self._grant(qualification, validity, now, cause)
+                continue
             if qualification.status != Status.GRANTED:
                 continue
             if not validity.complete:
                 self._lapse(qualification, lapse_reason, now, cause)
                 continue
             self._change_validity(qualification, validity, now, cause)
+
+    def _restorable(self, qualification: Qualification, validity: Validity, today: date) -> bool:
+        """Return True when a lapsed qualification may take effect again on its earlier exam pass."""
+        return (
+            qualification.passed_score is not None
+            and validity.complete
+            and validity.valid_until is not None
+            and validity.valid_until >= today
+            and self.active_of_type(qualification.qualification_type) is None
+            and self.active_count() < MAX_QUALIFICATIONS
+        )
 
     def _change_validity(
         self, qualification: Qualification, validity: Validity, now: datetime, cause: Event[Any] | None
