@@ -38,6 +38,16 @@ class Isolation:
         return f"t{self.token}_{service.replace('-', '_')}"
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Name the servers the integration tests ran on, so the output shows containers or the local stack."""
+    from harness.infra import PROVISIONED
+
+    for used in PROVISIONED:
+        terminalreporter.write_line(
+            f"integration servers: {used.kind} (kafka {used.kafka_bootstrap}, s3 {used.s3_endpoint})"
+        )
+
+
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Infra]:
     with provision() as endpoints:

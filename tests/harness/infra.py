@@ -60,7 +60,12 @@ def provision() -> Iterator[Infra]:
     yield infra
 
 
+PROVISIONED: list[Infra] = []
+"""The servers this test session used, for the closing summary."""
+
+
 def _announce(infra: Infra) -> None:
+    PROVISIONED.append(infra)
     message = (
         f"integration servers: {infra.kind} (kafka {infra.kafka_bootstrap}, "
         f"mongodb {infra.mongo_uri}, s3 {infra.s3_endpoint})"
