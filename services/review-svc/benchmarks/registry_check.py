@@ -28,6 +28,7 @@ from bangke_contracts.catalogue import load_catalogue
 from bangke_runtime.clock import Clock
 from bangke_runtime.logging import configure_logging
 from bangke_runtime.personal_data import make_id_number
+from bangke_runtime.serialised import SerialisedDatabase, WritePolicy, is_ferretdb
 from review_svc.adapters.registry import SnapshotRegistry
 from review_svc.adapters.repository import ReviewRepository, to_document
 from review_svc.domain.registry import RegistryRecord
@@ -153,7 +154,11 @@ async def main() -> None:
             repository: Any = MemoryRepository(tasks)
             seed_s = 0.0
         else:
-            repository = ReviewRepository(client[database_name])
+            # The service's own database wrapper: on FerretDB it serialises writes and reads a task by
+            # _id before checking the rest of the filter, as the running service does.
+            policy = WritePolicy()
+            policy.serialise = policy.lookup_by_id = await is_ferretdb(client[database_name])
+            repository = ReviewRepository(SerialisedDatabase(client[database_name], policy))
             await repository.create_indexes()
             seed_s = await seed(repository, tasks)
         del tasks
