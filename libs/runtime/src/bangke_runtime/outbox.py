@@ -197,17 +197,35 @@ class OutboxRelay:
                 key=entry["key"].encode(),
                 headers={"content-type": "application/json", "event-id": entry["event_id"]},
             )
-            # Pop only the head, and only if it is still this event: a concurrent relay may have
-            # popped it already, and new events are appended behind it.
+        if not entries:
+            await self._clear_pending(collection, document["_id"])
+            return 0
+        # Clear the whole outbox in one write when it still holds exactly what was published. A
+        # writer may have appended events since it was read: then pop the published ones one by one,
+        # each only if it is still at the head, and leave the new ones for the next round.
+        cleared = await collection.update_one(
+            {
+                "_id": document["_id"],
+                OUTBOX_FIELD: {"$size": len(entries)},
+                f"{OUTBOX_FIELD}.0.event_id": entries[0]["event_id"],
+            },
+            {"$set": {OUTBOX_FIELD: [], PENDING_FIELD: False}},
+        )
+        if cleared.modified_count == 1:
+            return len(entries)
+        for entry in entries:
             await collection.update_one(
                 {"_id": document["_id"], f"{OUTBOX_FIELD}.0.event_id": entry["event_id"]},
                 {"$pop": {OUTBOX_FIELD: -1}},
             )
+        await self._clear_pending(collection, document["_id"])
+        return len(entries)
+
+    async def _clear_pending(self, collection: AsyncCollection, document_id: Any) -> None:
         await collection.update_one(
-            {"_id": document["_id"], OUTBOX_FIELD: {"$size": 0}},
+            {"_id": document_id, OUTBOX_FIELD: {"$size": 0}},
             {"$set": {PENDING_FIELD: False}},
         )
-        return len(entries)
 
 
 def _sets_pending(update: Any) -> bool:
