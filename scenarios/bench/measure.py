@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo import AsyncMongoClient
 
 from bangke_contracts.topics import CERTIFICATES, QUALIFICATIONS
-from order_svc.adapters.eligibility_store import partition_name
+from order_svc.adapters.eligibility_store import holder_key, outlet_collection, scope_id
 
 from . import stack
 from .seed import PAIRS, Engineer, took_effect
@@ -137,13 +137,20 @@ async def _watch_grants(run: Run, consumer: AIOKafkaConsumer, queues: dict[int, 
         woken.set()
 
 
-def _eligible(document: dict[str, Any] | None) -> bool:
-    return bool(document) and document.get("status") == "granted" and document.get("effective_until") is not None
+def _eligible(document: dict[str, Any] | None, engineer_id: str) -> bool:
+    """Return True when the outlet's eligibility document lists the engineer, as dispatch reads it."""
+    return holder_key(engineer_id) in (document or {}).get("holders", {})
+
+
+async def _outlet_entry(db: Any, sample: "Sample") -> dict[str, Any] | None:
+    outlet_id = sample.engineer.outlet_id
+    return await db[outlet_collection(outlet_id)].find_one(
+        {"_id": scope_id(sample.qualification_type, outlet_id)}, {"holders": 1}
+    )
 
 
 async def _poll_partition(run: Run, mongo: AsyncMongoClient, queue: deque[Sample], woken: asyncio.Event) -> None:
     db = mongo["bangke_order_svc"]
-    projection = {"status": 1, "effective_until": 1}
     delay = POLL_FIRST_S
     head_since = time.monotonic()
     while True:
@@ -153,10 +160,9 @@ async def _poll_partition(run: Run, mongo: AsyncMongoClient, queue: deque[Sample
             head_since = time.monotonic()
             continue
         sample = queue[0]
-        collection = db[partition_name("outlet", sample.qualification_type, sample.engineer.outlet_id)]
-        document = await collection.find_one({"_id": sample.engineer.engineer_id}, projection)
+        document = await _outlet_entry(db, sample)
         run.polls += 1
-        if _eligible(document):
+        if _eligible(document, sample.engineer.engineer_id):
             sample.stored = time.time()
             queue.popleft()
             delay, head_since = POLL_FIRST_S, time.monotonic()
@@ -165,9 +171,8 @@ async def _poll_partition(run: Run, mongo: AsyncMongoClient, queue: deque[Sample
             # A later grant of this partition already stored means order-svc moved past the head,
             # which it then failed to project; leave it to the final check instead of blocking here.
             later = queue[1]
-            later_collection = db[partition_name("outlet", later.qualification_type, later.engineer.outlet_id)]
             run.polls += 1
-            if _eligible(await later_collection.find_one({"_id": later.engineer.engineer_id}, projection)):
+            if _eligible(await _outlet_entry(db, later), later.engineer.engineer_id):
                 queue.popleft()
                 run.stuck_skipped += 1
                 head_since = time.monotonic()
@@ -222,8 +227,7 @@ async def measure(run: Run, mongo: AsyncMongoClient, expires_on: date, grace_s: 
     db = mongo["bangke_order_svc"]
     for sample in run.samples:
         if sample.stored is None and sample.published is not None:
-            collection = db[partition_name("outlet", sample.qualification_type, sample.engineer.outlet_id)]
-            if _eligible(await collection.find_one({"_id": sample.engineer.engineer_id}, {"status": 1, "effective_until": 1})):
+            if _eligible(await _outlet_entry(db, sample), sample.engineer.engineer_id):
                 sample.stored = math.inf  # stored, but after the run's grace period or while skipped as stuck
 
 

@@ -25,7 +25,7 @@ def build(settings: OrderSettings | None = None) -> tuple[Runtime, FastAPI]:
     service_types.check_against(catalogue)
     orders = OrderStore(runtime.db["orders"])
     ctx = OrderContext(
-        settings=settings, orders=orders, eligibility=EligibilityStore(runtime.db), storage=runtime.storage,
+        settings=settings, orders=orders, eligibility=EligibilityStore(runtime.db, settings.eligible_list_limit), storage=runtime.storage,
         clock=runtime.clock, relay=runtime.relay, service_types=service_types, catalogue=catalogue,
     )
     runtime.relay.register(orders.collection)

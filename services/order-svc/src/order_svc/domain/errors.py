@@ -1,6 +1,6 @@
 """Errors of order-svc: each names the case, carries the ids involved and maps to one HTTP status."""
 
-from bangke_runtime.errors import Conflict, NotFound, ValidationFailed
+from bangke_runtime.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 
 class OrderNotFound(NotFound):
@@ -23,7 +23,9 @@ class AppointmentInvalid(ValidationFailed):
     message = "预约时间无效"
 
 
-class OutsideScope(ValidationFailed):
+class OutsideScope(Forbidden):
+    """The caller names an outlet or region outside their own scope."""
+
     code = "outside_scope"
     message = "只能为自己负责的网点或大区创建和派发工单"
 

@@ -134,7 +134,7 @@ async def eligible_engineers(ctx: OrderContext, principal: Principal, order_id: 
 async def holding_for(ctx: OrderContext, order: dict[str, Any], engineer_id: str) -> Holding | None:
     """Return the engineer's holding of the order's qualification among the engineers of the order's area."""
     area, area_id = _area(order)
-    return await ctx.eligibility.holding(area, order["qualification_type"], area_id, engineer_id)
+    return await ctx.eligibility.holding_in_area(area, order["qualification_type"], area_id, engineer_id)
 
 
 async def verdict_for(ctx: OrderContext, order: dict[str, Any], engineer_id: str) -> EligibilityVerdict:

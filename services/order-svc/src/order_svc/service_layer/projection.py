@@ -1,8 +1,10 @@
 """Consumed events: keep the eligibility projection and flag accepted orders whose engineer lost cover.
 
-Qualification events arrive keyed by engineer id, so one engineer's events are handled in order. Each
-write records the event id in the same update (``apply_once``), so a redelivered event changes nothing
-twice. The handler still runs every step on redelivery, which repairs a crash between two writes.
+Qualification events arrive keyed by engineer id, so one engineer's events are handled in order. The
+engineer's document and the orders record the event id in the same update (``apply_once``), so a
+redelivered event changes nothing twice. The outlet and region entries are copied from the engineer's
+stored holdings, so copying them again changes nothing. The handler still runs every step on
+redelivery, which repairs a crash between two writes.
 """
 
 from datetime import datetime
@@ -27,14 +29,15 @@ SYSTEM_ROLE = "system"
 
 async def on_qualification_event(ctx: OrderContext, event: QualificationEventType) -> None:
     payload = event.payload
-    current = await ctx.eligibility.holding("outlet", payload.qualification_type, payload.outlet_id, payload.engineer_id)
+    current = await ctx.eligibility.holding(payload.qualification_type, payload.engineer_id)
     holding = apply_qualification_event(current, event)
     if holding is None:
         log.info("eligibility.event_ignored", event_type=event.type, engineer_id=payload.engineer_id)
         return
 
-    name = await ctx.eligibility.engineer_name(payload.engineer_id)
-    applied = await ctx.eligibility.save(holding, event.event_id, name)
+    applied = await ctx.eligibility.save(holding, event.event_id)
+    # The outlet and region entries follow the stored holding, also when this was a redelivery.
+    await ctx.eligibility.sync(payload.engineer_id, [payload.qualification_type])
     log.info(
         "eligibility.updated" if applied else "eligibility.duplicate_skipped",
         engineer_id=holding.engineer_id, qualification_type=holding.qualification_type, status=holding.status.value,
@@ -119,6 +122,6 @@ async def on_engineer_event(ctx: OrderContext, event: EngineerRegistered | Engin
         "region_id": payload.region_id, "registered_at": payload.registered_at,
     }
     await ctx.eligibility.record_engineer(event.event_id, payload.engineer_id, fields)
-    qualification_types = sorted({service.qualification_type for service in ctx.service_types.service_types})
-    await ctx.eligibility.backfill_name(payload.engineer_id, payload.name, payload.outlet_id, payload.region_id, qualification_types)
+    # Entries projected before the registration arrived get the engineer's name now.
+    await ctx.eligibility.sync(payload.engineer_id)
     log.info("eligibility.engineer_recorded", engineer_id=payload.engineer_id, outlet_id=payload.outlet_id)

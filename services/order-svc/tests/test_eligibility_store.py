@@ -1,0 +1,104 @@
+"""The eligibility store on the real server: outlet documents, region shortlists and redelivery.
+
+The region shortlist is set to 3 entries, so entries leave and re-enter it. After every change the
+listings must equal what a plain filter over all holdings returns.
+"""
+
+import random
+from datetime import date, timedelta
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from bangke_runtime.serialised import SerialisedDatabase, WritePolicy, is_ferretdb
+from order_svc.adapters.eligibility_store import EligibilityStore, holder_key, outlet_collection, region_collection, scope_id
+from order_svc.domain.eligibility import Holding, HoldingStatus
+
+pytestmark = pytest.mark.integration
+
+TYPE = "split_ac_installation"
+REGION = "region-east"
+OUTLETS_OF_REGION = ("outlet-a", "outlet-b", "outlet-c")
+TODAY = date(2026, 12, 1)
+
+
+@pytest.fixture
+async def db(infra, isolation):
+    client = AsyncMongoClient(infra.mongo_uri, tz_aware=True)
+    name = isolation.database("eligibility")
+    policy = WritePolicy()
+    policy.lookup_by_id = await is_ferretdb(client[name])
+    try:
+        yield SerialisedDatabase(client[name], policy)
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
+def holding(engineer_id: str, outlet_id: str, status: HoldingStatus, valid_until: date) -> Holding:
+    return Holding(
+        engineer_id=engineer_id, qualification_id=f"q-{engineer_id}", qualification_type=TYPE,
+        outlet_id=outlet_id, region_id=REGION, status=status, valid_until=valid_until,
+    )
+
+
+def expected(model: dict[str, Holding], area: str, area_id: str, last_day: date, limit: int) -> list[tuple[str, str]]:
+    rows = [
+        (h.engineer_id, h.valid_until.isoformat())
+        for h in model.values()
+        if h.in_effect and h.valid_until >= last_day and (h.outlet_id if area == "outlet" else h.region_id) == area_id
+    ]
+    return sorted(rows, key=lambda row: (-date.fromisoformat(row[1]).toordinal(), row[0]))[:limit]
+
+
+async def listing(store: EligibilityStore, area: str, area_id: str, last_day: date, limit: int) -> list[tuple[str, str]]:
+    return [(row["engineer_id"], row["effective_until"]) for row in await store.eligible(area, TYPE, area_id, last_day, limit)]
+
+
+async def test_listings_follow_every_change(db):
+    store = EligibilityStore(db, shortlist_size=3)
+    rng = random.Random(5)
+    model: dict[str, Holding] = {}
+    engineers = [f"eng.{n}" for n in range(9)]  # a dot, which a field name may not contain
+    for step in range(40):
+        engineer_id = rng.choice(engineers)
+        outlet_id = model[engineer_id].outlet_id if engineer_id in model and rng.random() < 0.8 else rng.choice(OUTLETS_OF_REGION)
+        status = HoldingStatus.GRANTED if rng.random() < 0.75 else HoldingStatus.LAPSED
+        changed = holding(engineer_id, outlet_id, status, TODAY + timedelta(days=rng.randint(0, 30)))
+        model[engineer_id] = changed
+        assert await store.save(changed, f"event-{step}")
+        await store.sync(engineer_id, [TYPE])
+
+        last_day = TODAY + timedelta(days=rng.randint(0, 20))
+        assert await listing(store, "region", REGION, last_day, 10) == expected(model, "region", REGION, last_day, 3)
+        for outlet in OUTLETS_OF_REGION:
+            assert await listing(store, "outlet", outlet, last_day, 10) == expected(model, "outlet", outlet, last_day, 10)
+
+
+async def test_redelivered_event_changes_nothing(db):
+    store = EligibilityStore(db, shortlist_size=3)
+    granted = holding("eng-1", "outlet-a", HoldingStatus.GRANTED, date(2027, 6, 30))
+    assert await store.save(granted, "event-1")
+    await store.sync("eng-1", [TYPE])
+    outlet_before = await db[outlet_collection("outlet-a")].find_one({"_id": scope_id(TYPE, "outlet-a")})
+    region_before = await db[region_collection(REGION)].find_one({"_id": scope_id(TYPE, REGION)})
+
+    assert not await store.save(granted, "event-1")
+    await store.sync("eng-1", [TYPE])
+
+    assert await db[outlet_collection("outlet-a")].find_one({"_id": scope_id(TYPE, "outlet-a")}) == outlet_before
+    assert await db[region_collection(REGION)].find_one({"_id": scope_id(TYPE, REGION)}) == region_before
+    assert outlet_before["holders"] == {holder_key("eng-1"): "2027-06-30"}
+
+
+async def test_registration_names_entries(db):
+    store = EligibilityStore(db, shortlist_size=3)
+    assert await store.save(holding("eng-1", "outlet-a", HoldingStatus.GRANTED, date(2027, 6, 30)), "event-1")
+    await store.sync("eng-1", [TYPE])
+
+    await store.record_engineer("event-2", "eng-1", {"name": "张伟", "outlet_id": "outlet-a", "region_id": REGION})
+    await store.sync("eng-1")
+    rows = await store.eligible("region", TYPE, REGION, date(2027, 1, 1), 10)
+    assert rows == [{"engineer_id": "eng-1", "engineer_name": "张伟", "effective_until": "2027-06-30"}]
+    assert await store.holding_in_area("outlet", TYPE, "outlet-b", "eng-1") is None
+    assert (await store.holding_in_area("region", TYPE, REGION, "eng-1")).valid_until == date(2027, 6, 30)
