@@ -19,6 +19,7 @@ from bangke_contracts.reviews import (
 from bangke_contracts.topics import IDENTITY_ENGINEERS, REVIEWS
 from bangke_runtime.personal_data import id_number_digest, make_id_number
 from harness.kafka_tools import produce_raw, read_topic, record_json
+from harness.waiting import wait_for
 
 ZHANG_ID = make_id_number("110101", date(1990, 3, 7), 451)
 LI_ID = make_id_number("310104", date(1988, 11, 2), 123)
@@ -39,16 +40,6 @@ def png_bytes() -> bytes:
     header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\x80")) + chunk(b"IEND", b"")
 
-
-async def wait_for(predicate, timeout_s: float = 30.0, interval_s: float = 0.2):
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        result = await predicate()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s")
-        await asyncio.sleep(interval_s)
 
 
 async def register_engineer(service, infra, isolation, engineer_id: str, name: str, id_number: str,

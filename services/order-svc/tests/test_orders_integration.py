@@ -29,6 +29,7 @@ from bangke_runtime.clock import china_date
 from harness.kafka_tools import produce_raw, read_topic, record_json
 from order_svc.bootstrap import build
 from order_svc.settings import OrderSettings
+from harness.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -59,16 +60,6 @@ def tiny_jpeg() -> bytes:
         ]
     )
 
-
-async def wait_for(predicate: Callable[[], Awaitable[Any]], timeout_s: float = 30.0, interval_s: float = 0.25) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        result = await predicate()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s")
-        await asyncio.sleep(interval_s)
 
 
 class Scenario:

@@ -26,22 +26,13 @@ from harness.kafka_tools import produce_raw, read_topic, record_json
 from review_svc.bootstrap import build
 from review_svc.service_layer.reviews import review_id_for
 from review_svc.settings import ReviewSettings
+from harness.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 OUTLET, OTHER_OUTLET = "outlet-a", "outlet-b"
 REGION, OTHER_REGION = "region-east", "region-west"
 
-
-async def wait_for(predicate, timeout_s: float = 30.0, interval_s: float = 0.2):
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        result = await predicate()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s")
-        await asyncio.sleep(interval_s)
 
 
 class Scenario:
