@@ -11,11 +11,11 @@ def test_china_date_crosses_midnight_before_utc():
     assert china_date(datetime(2026, 12, 4, 15, 59, tzinfo=UTC)) == date(2026, 12, 4)
 
 
-def test_certificate_in_effect_through_its_last_day_in_china():
+def test_end_of_china_day():
     assert end_of_china_day(date(2027, 6, 30)) == datetime(2027, 6, 30, 16, 0, tzinfo=UTC)
 
 
-def test_daily_job_runs_at_one_in_the_morning_china_time():
+def test_daily_schedule_in_china_time():
     schedule = DailyAt(time(1, 0))
     assert schedule.next_after(datetime(2026, 12, 4, 16, 30, tzinfo=UTC)) == datetime(2026, 12, 4, 17, 0, tzinfo=UTC)
     assert schedule.next_after(datetime(2026, 12, 4, 17, 0, tzinfo=UTC)) == datetime(2026, 12, 5, 17, 0, tzinfo=UTC)

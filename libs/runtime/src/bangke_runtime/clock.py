@@ -1,7 +1,7 @@
 """Time source of the services.
 
 Production reads the wall clock. Test and demo configurations may point ``clock_file`` at a file that
-holds an ISO-8601 instant, so that a scenario can move every service to "the next day" at once.
+contains an ISO-8601 instant, so that a scenario can move every service to "the next day" at once.
 """
 
 from datetime import UTC, date, datetime, time, timedelta
@@ -24,7 +24,7 @@ class Clock:
             if text:
                 instant = datetime.fromisoformat(text)
                 if instant.tzinfo is None:
-                    raise ValueError(f"clock file {self._clock_file} holds a naive time {text!r}; add an offset")
+                    raise ValueError(f"clock file {self._clock_file} contains a naive time {text!r}; add an offset such as +08:00")
                 return instant.astimezone(UTC)
         return datetime.now(UTC)
 

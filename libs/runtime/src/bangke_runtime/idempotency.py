@@ -54,6 +54,3 @@ async def apply_once(
         return False
     return result.modified_count == 1 or result.upserted_id is not None
 
-
-async def was_processed(collection: AsyncCollection, document_filter: dict[str, Any], event_id: Any) -> bool:
-    return await collection.count_documents({**document_filter, PROCESSED_FIELD: str(event_id)}, limit=1) > 0

@@ -8,7 +8,6 @@ between publish and pop publishes that event again (consumers are idempotent), a
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -82,10 +81,6 @@ class OutboxRelay:
 
     def register(self, collection: AsyncCollection) -> None:
         self._collections[collection.name] = collection
-
-    @property
-    def collections(self) -> list[AsyncCollection]:
-        return list(self._collections.values())
 
     def kick(self) -> None:
         """Wake the relay now; use cases call this after writing events."""
@@ -200,8 +195,8 @@ class OutboxRelay:
         if not entries:
             await self._clear_pending(collection, document["_id"])
             return 0
-        # Clear the whole outbox in one write when it still holds exactly what was published. A
-        # writer may have appended events since it was read: then pop the published ones one by one,
+        # Clear the whole outbox in one write when it contains exactly what was published. A writer
+        # may have appended events since the read, so otherwise pop the published ones one by one,
         # each only if it is still at the head, and leave the new ones for the next round.
         cleared = await collection.update_one(
             {
@@ -240,7 +235,3 @@ def _plain_id(document_filter: Any) -> Any:
     if value is None or (isinstance(value, dict) and any(key.startswith("$") for key in value)):
         return None
     return value
-
-
-def decode_entry_value(entry: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(entry["value"])

@@ -54,7 +54,7 @@ class Runtime:
         self.jobs.add(job)
 
     async def start(self) -> None:
-        """Start connecting in the background, so HTTP answers (not ready) while a dependency is down."""
+        """Start connecting in the background, so HTTP responds (not ready) while a dependency is down."""
         self._starter = asyncio.create_task(self._start_with_retries(), name="runtime-start")
 
     async def _start_with_retries(self) -> None:
@@ -136,7 +136,7 @@ class Runtime:
 
     async def _ping_kafka(self) -> None:
         if not await self.broker.ping(timeout=2.0):
-            raise ConnectionError("kafka did not answer")
+            raise ConnectionError("Kafka did not respond to a metadata request within 2 s")
 
 
 def build_runtime(settings: ServiceSettings) -> Runtime:

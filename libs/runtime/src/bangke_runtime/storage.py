@@ -7,7 +7,6 @@ allowed type. The minio SDK is blocking, so every call runs in a worker thread.
 """
 
 import asyncio
-import io
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -148,12 +147,6 @@ class ObjectStorage:
                 field=field, key=key, detected=media_type or "unknown", allowed=sorted(allowed_types)
             )
         return UploadedObject(bucket=bucket, key=key, size=size, media_type=media_type)
-
-    async def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
-        """Store ``data`` directly; used by jobs and tests, never for user uploads."""
-        await asyncio.to_thread(
-            self._client.put_object, bucket, key, io.BytesIO(data), len(data), content_type=content_type
-        )
 
     async def remove(self, bucket: str, key: str) -> None:
         await asyncio.to_thread(self._client.remove_object, bucket, key)
