@@ -20,6 +20,8 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from decimal import Decimal
+from itertools import combinations
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as clock_time, timedelta
@@ -628,20 +630,28 @@ class Demo:
         response, _ = await eventually(attempt, settled, timeout_s=SETTLE_S, interval_s=1.0)
         return response
 
-    def answers(self, qualification_type: str, questions: list[dict[str, Any]], correct: int) -> dict[str, str]:
+    def answers(self, qualification_type: str, questions: list[dict[str, Any]], score: int) -> dict[str, str]:
+        """Answers to the attempt's ``questions`` that earn exactly ``score`` with the bank's points."""
         bank = json.loads((QUESTION_BANKS / f"{qualification_type}.json").read_text(encoding="utf-8"))
         key = {q["question_id"]: q["answer"] for q in bank["questions"]}
-        chosen = {}
-        for index, question in enumerate(questions):
-            right = key[question["question_id"]]
-            if index < correct:
-                chosen[question["question_id"]] = right
-            else:
-                chosen[question["question_id"]] = next(o["key"] for o in question["options"] if o["key"] != right)
-        return chosen
+        points = {q["question_id"]: q["points"] for q in questions}
+        total = sum(points.values())
+        ids = sorted(points)
+        right = next(
+            (set(chosen) for size in range(len(ids) + 1) for chosen in combinations(ids, size)
+             if int(Decimal(100 * sum(points[i] for i in chosen)) / Decimal(total) + Decimal("0.5")) == score),
+            None,
+        )
+        if right is None:
+            raise Abort(f"{qualification_type}: no set of correct answers scores {score}")
+        return {
+            q["question_id"]: key[q["question_id"]] if q["question_id"] in right
+            else next(o["key"] for o in q["options"] if o["key"] != key[q["question_id"]])
+            for q in questions
+        }
 
-    async def take_exam(self, engineer: Engineer, qualification_type: str, correct: int | None) -> dict[str, Any]:
-        """Start an attempt and answer ``correct`` questions right (all when None)."""
+    async def take_exam(self, engineer: Engineer, qualification_type: str, score: int = 100) -> dict[str, Any]:
+        """Start an attempt and answer so that it scores ``score``."""
 
         async def listed() -> list[dict[str, Any]]:
             return await engineer.actor.call("GET", "/api/exam/exams")
@@ -649,8 +659,7 @@ class Demo:
         await eventually(listed, lambda exams: any(x["qualification_type"] == qualification_type for x in exams),
                          timeout_s=SETTLE_S, interval_s=1.0)
         attempt = await engineer.actor.call("POST", "/api/exam/attempts", json={"qualification_type": qualification_type})
-        count = len(attempt["questions"]) if correct is None else correct
-        answers = self.answers(qualification_type, attempt["questions"], count)
+        answers = self.answers(qualification_type, attempt["questions"], score)
         return await engineer.actor.call("POST", f"/api/exam/attempts/{attempt['attempt_id']}/answers", json={"answers": answers})
 
     async def qualifications_of(self, engineer: Engineer) -> dict[str, dict[str, Any]]:
@@ -671,57 +680,56 @@ class Demo:
 
         full = self.e(7)
         codes = [q.code for q in CATALOGUE.qualification_types]
-        responses = [await self.apply(full, code) for code in codes]
-        self.report.check("持全部五类证书的工程师申请目录中全部 10 项资质", [201] * 10, [r.status_code for r in responses])
-        eleventh = await full.actor.error_of("POST", "/api/qualification/qualifications", json={"qualification_type": "tv_wall_mounting"})
-        self.report.check("已有 10 项（申请中与生效合计）时再申请被拒绝", True, eleventh is not None and eleventh.status == 409)
-        if eleventh is not None:
-            self.report.note(f"第 11 次申请的答复：{eleventh.code}：{eleventh.message}")
-            self.report.note("说明：默认目录恰好 10 种资质，持满 10 项后任何申请都与已持有的重复，"
-                             "所以服务先答“已申请”；“上限 10 项”的错误（qualification_limit_reached）经 API 无法触发。")
-        withdrawn = await full.actor.call("POST", f"/api/qualification/qualifications/{responses[-1].json()['qualification_id']}/withdraw")
-        again = await self.apply(full, codes[-1])
-        self.report.check("撤回一项后可再申请（撤回的不计入上限）", ("withdrawn", 201), (withdrawn["status"], again.status_code))
+        responses = [await self.apply(full, code) for code in codes[:11]]
+        self.report.check("持全部五类证书的工程师申请目录中前 10 项资质", [201] * 10, [r.status_code for r in responses[:10]])
+        eleventh = responses[10].json().get("error", {})
+        self.report.check("已有 10 项（申请中与生效合计）时第 11 项申请被拒绝", (409, "qualification_limit_reached"),
+                          (responses[10].status_code, eleventh.get("code")))
+        self.report.note(f"第 11 项申请的答复：{eleventh.get('message', '')}")
+        duplicate = await full.actor.error_of("POST", "/api/qualification/qualifications", json={"qualification_type": codes[0]})
+        self.report.check("重复申请同一资质被拒绝，并提示续期证书而不是重新申请", ("qualification_already_held", True),
+                          (duplicate.code if duplicate else None, duplicate is not None and "证书" in duplicate.message))
+        withdrawn = await full.actor.call("POST", f"/api/qualification/qualifications/{responses[9].json()['qualification_id']}/withdraw")
+        again = await self.apply(full, codes[10])
+        self.report.check("撤回一项后可申请第 11 种（撤回的不计入上限）", ("withdrawn", 201), (withdrawn["status"], again.status_code))
 
         self.report.heading("资格考试与成绩采集")
         split = [self.e(n) for n in (1, 4, 5, 6, 26, 27, 28, 29)]
-        plan: list[tuple[Engineer, str, int | None, int]] = [(e, "split_ac_installation", None, 100) for e in split]
-        plan += [(self.e(2), "ac_repair", 4, 80), (self.e(3), "ac_repair", 3, 60), (self.e(33), "smart_lock_installation", None, 100)]
-        plan += [(self.e(n), "tv_wall_mounting", None, 100) for n in range(15, 26)]
-        plan += [(self.e(34), "washing_machine_installation", 3, 60)]
-        plan += [(self.e(n), "washing_machine_installation", None, 100) for n in range(35, 51)]
-        self.report.note("题库每套 5 题（空调安装 6 题），每题等分，可得分数为 0/20/40/60/80/100，"
-                         "所以用 60（答对 3 题，低于 80）、80（答对 4 题，恰好及格）和 100（全对）代替 79、80、95。")
+        plan: list[tuple[Engineer, str, int]] = [(e, "split_ac_installation", 100) for e in split]
+        plan += [(self.e(2), "ac_repair", 80), (self.e(3), "ac_repair", 79), (self.e(33), "smart_lock_installation", 100)]
+        plan += [(self.e(n), "tv_wall_mounting", 100) for n in range(15, 26)]
+        plan += [(self.e(34), "washing_machine_installation", 60)]
+        plan += [(self.e(n), "washing_machine_installation", 100) for n in range(35, 51)]
 
-        async def apply_and_sit(entry: tuple[Engineer, str, int | None, int]) -> tuple[int, int]:
-            engineer, code, correct, _ = entry
+        async def apply_and_sit(entry: tuple[Engineer, str, int]) -> tuple[int, int]:
+            engineer, code, score = entry
             response = await self.apply(engineer, code)
             if response.status_code != 201:
                 raise ApiError("POST", "/api/qualification/qualifications", response.status_code, response.json())
-            attempt = await self.take_exam(engineer, code, correct)
-            return attempt["score"], len(attempt["questions"])
+            attempt = await self.take_exam(engineer, code, score)
+            return attempt["score"], sum(q["points"] for q in attempt["questions"])
 
         scores = await gather_limited(plan, apply_and_sit)
-        self.report.check("考试成绩", [p[3] for p in plan], [s[0] for s in scores])
-        self.report.check("80 分、60 分两场考试各 5 题", [5, 5], [scores[8][1], scores[9][1]])
+        self.report.check("考试成绩", [p[2] for p in plan], [s[0] for s in scores])
+        self.report.check("空调维修考试按题计分，满分 100 分", [100, 100], [scores[8][1], scores[9][1]])
 
         before = await self.qualifications_of(self.e(2))
         self.report.check("采集成绩之前，考了 80 分的资质仍未生效（无人手工操作）", "pending", before["ac_repair"]["status"])
         collected = await self.run_job("exam", "collect_scores")
         self.report.note(f"成绩采集作业：{collected}")
 
-        def settled(entry: tuple[Engineer, str, int | None, int], views: dict[str, dict[str, Any]]) -> bool:
+        def settled(entry: tuple[Engineer, str, int], views: dict[str, dict[str, Any]]) -> bool:
             view = views[entry[1]]
-            return view["status"] == ("granted" if entry[3] >= 80 else "pending") and bool(view["exam_results"])
+            return view["status"] == ("granted" if entry[2] >= 80 else "pending") and bool(view["exam_results"])
 
-        expected = ["granted" if p[3] >= 80 else "pending" for p in plan]
+        expected = ["granted" if p[2] >= 80 else "pending" for p in plan]
         views, _ = await eventually_each(plan, lambda p: self.qualifications_of(p[0]), settled, timeout_s=SETTLE_S)
         actual = [views[i][p[1]]["status"] for i, p in enumerate(plan)]
         self.report.check("80 分及以上自动生效，低于 80 分不生效", Counter(expected), Counter(actual))
         e02 = (await self.qualifications_of(self.e(2)))["ac_repair"]
         self.report.check("恰好 80 分：资质生效", ("granted", 80), (e02["status"], e02["passed_score"]))
         e03 = (await self.qualifications_of(self.e(3)))["ac_repair"]
-        self.report.check("60 分：资质未生效，提示可重考", ("pending", "take_exam", [60]),
+        self.report.check("79 分：资质未生效，提示可重考", ("pending", "take_exam", [79]),
                           (e03["status"], e03["next_step"]["code"], [r["score"] for r in e03["exam_results"]]))
 
         again = await self.run_job("exam", "collect_scores")
@@ -731,7 +739,7 @@ class Demo:
         self.report.note(f"第二次采集：{again}")
 
         e34 = self.e(34)
-        retake = await self.take_exam(e34, "washing_machine_installation", None)
+        retake = await self.take_exam(e34, "washing_machine_installation")
         await self.run_job("exam", "collect_scores")
         view, _ = await eventually(lambda: self.qualifications_of(e34),
                                    lambda v: v["washing_machine_installation"]["status"] == "granted", timeout_s=SETTLE_S)
@@ -739,6 +747,13 @@ class Demo:
         self.report.check("未通过后重考 100 分，资质生效", ("granted", [60, 100]),
                           (q["status"], [r["score"] for r in q["exam_results"]]))
         self.report.note(f"重考成绩 {retake['score']}")
+        e03_retake = await self.take_exam(self.e(3), "ac_repair", 95)
+        await self.run_job("exam", "collect_scores")
+        view, _ = await eventually(lambda: self.qualifications_of(self.e(3)),
+                                   lambda v: v["ac_repair"]["status"] == "granted", timeout_s=SETTLE_S)
+        self.report.check("79 分后重考 95 分，资质生效", ("granted", 95, [79, 95]),
+                          (view["ac_repair"]["status"], e03_retake["score"],
+                           [r["score"] for r in view["ac_repair"]["exam_results"]]))
 
         e01 = (await self.qualifications_of(self.e(1)))["split_ac_installation"]
         wh = next(p for p in self.plan if p.engineer is self.e(1) and p.certificate_type == WH)
@@ -802,7 +817,7 @@ class Demo:
         got = await self.eligible(o1, expected)
         self.report.check("可派工程师：西湖网点空调安装资质生效者", self.labels(expected), self.labels(got))
         refused = await dispatcher.error_of("POST", f"/api/order/orders/{o1}/offer", json={"engineer_id": self.e(3).engineer_id})
-        self.report.check("不能派给资质未生效的工程师（E03 考了 60 分）", "engineer_not_eligible", refused.code if refused else "accepted")
+        self.report.check("不能派给没有空调安装资质的工程师（E03 只申请了空调维修）", "engineer_not_eligible", refused.code if refused else "accepted")
         refused = await dispatcher.error_of("POST", f"/api/order/orders/{o1}/offer", json={"engineer_id": self.e(26).engineer_id})
         self.report.check("不能派给其他网点的工程师", "engineer_not_eligible", refused.code if refused else "accepted")
         offered = await dispatcher.call("POST", f"/api/order/orders/{o1}/offer", json={"engineer_id": self.e(1).engineer_id})
@@ -955,7 +970,7 @@ class Demo:
             self.report.heading("产品给出的恢复路径：重新申请并考试（仅作说明）")
             response = await self.apply(renew, "smart_lock_installation")
             if response.status_code == 201:
-                await self.take_exam(renew, "smart_lock_installation", None)
+                await self.take_exam(renew, "smart_lock_installation")
                 await self.run_job("exam", "collect_scores")
                 view, _ = await eventually(lambda: self.qualifications_of(renew),
                                            lambda v: v["smart_lock_installation"]["status"] == "granted", timeout_s=SETTLE_S)

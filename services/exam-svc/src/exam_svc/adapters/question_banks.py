@@ -1,7 +1,8 @@
 """Load question banks from JSON files: the ones shipped in the package, or an operator's folder.
 
 Each file ``<qualification_type>.json`` contains ``{"qualification_type", "questions": [{"question_id",
-"text", "options": [{"key", "text"}], "answer"}]}``, in Simplified Chinese.
+"text", "options": [{"key", "text"}], "answer", "points"}]}``, in Simplified Chinese; ``points`` is
+optional (1 when absent).
 """
 
 import json
@@ -23,6 +24,7 @@ def _bank(data: dict[str, Any]) -> QuestionBank:
                 text=q["text"],
                 options=tuple(Option(o["key"], o["text"]) for o in q["options"]),
                 answer=q["answer"],
+                points=int(q.get("points", 1)),
             )
             for q in data["questions"]
         ),

@@ -1,7 +1,8 @@
 """Exams of the built-in platform: question banks, drawing questions, grading.
 
-A score is the share of correctly answered questions, 0 to 100, rounded half up; an unanswered
-question counts as wrong. The pass mark (80) is applied by qualification-svc, from the contract.
+Each question carries points (1 unless its bank says otherwise). A score is the share of the
+attempt's points earned by correct answers, 0 to 100, rounded half up; an unanswered question
+counts as wrong. The pass mark (80) is applied by qualification-svc, from the contract.
 """
 
 import random
@@ -23,6 +24,11 @@ class Question:
     text: str
     options: tuple[Option, ...]
     answer: str
+    points: int = 1
+
+    def __post_init__(self) -> None:
+        if self.points < 1:
+            raise ValueError(f"question {self.question_id}: invalid points {self.points}, use a whole number from 1")
 
     def option_keys(self) -> tuple[str, ...]:
         return tuple(option.key for option in self.options)
@@ -54,6 +60,8 @@ class Grade:
     correct: int
     total: int
     score: int
+    points: int = 0
+    total_points: int = 0
 
     @property
     def passed(self) -> bool:
@@ -85,6 +93,8 @@ def grade(questions: list[Question], answers: dict[str, str]) -> Grade:
     if not questions:
         raise ValueError("an attempt without questions cannot be graded")
     check_answers(questions, answers)
-    correct = sum(1 for q in questions if answers.get(q.question_id) == q.answer)
-    score = int((Decimal(100 * correct) / Decimal(len(questions))).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    return Grade(correct, len(questions), score)
+    right = [q for q in questions if answers.get(q.question_id) == q.answer]
+    earned = sum(q.points for q in right)
+    total_points = sum(q.points for q in questions)
+    score = int((Decimal(100 * earned) / Decimal(total_points)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return Grade(len(right), len(questions), score, earned, total_points)

@@ -56,7 +56,7 @@ def attempt_view(attempt: Attempt, catalogue: Catalogue) -> AttemptView:
         started_at=attempt.started_at,
         questions=[
             QuestionView(
-                question_id=q.question_id, text=q.text,
+                question_id=q.question_id, text=q.text, points=q.points,
                 options=[OptionView(key=o.key, text=o.text) for o in q.options],
             )
             for q in attempt.questions

@@ -30,6 +30,7 @@ class QuestionView(BaseModel):
 
     question_id: str
     text: str
+    points: int = Field(description="Points for a correct answer. The score is the share of all points earned, 0 to 100.")
     options: list[OptionView]
 
 
