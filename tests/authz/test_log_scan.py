@@ -26,6 +26,7 @@ def test_scan_finds_each_kind():
 
 def test_scan_ignores_masked_and_ids():
     text = "id 110***********002X mobile 138****5678 [jwt] event_id=3f2a9c1e13812345678ab offset=1700000000000123456"
+    text += " write_s=0.008409867999944254 rate=0.13812345678"
 
     assert scan_text(Path("x.log"), text, {}) == []
 

@@ -33,8 +33,9 @@ import pytest
 
 from bangke_runtime.personal_data import make_id_number
 
-ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
-MOBILE = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d{9}(?![0-9A-Za-z])")
+# A run of digits right after a decimal point is a fraction (``write_s=0.008409867999944254``), not a number.
+ID_NUMBER = re.compile(r"(?<![0-9A-Za-z.])\d{17}[\dXx](?![0-9A-Za-z])")
+MOBILE = re.compile(r"(?<![0-9A-Za-z.])1[3-9]\d{9}(?![0-9A-Za-z])")
 JWT = re.compile(r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]+")
 KNOWN_TEST_PASSWORDS = frozenset({"Secret123", "Operator123", "hunter2"})
 """Passwords that test modules hold as literals; ``register_secret`` adds generated ones."""

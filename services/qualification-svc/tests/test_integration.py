@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from bangke_contracts.catalogue import load_catalogue
 from bangke_contracts.certificates import (
@@ -24,7 +25,7 @@ from bangke_contracts.identity import (
     EngineerRegistered,
     EngineerRegisteredPayload,
 )
-from bangke_contracts.topics import QUALIFICATIONS
+from bangke_contracts.topics import QUALIFICATIONS, dead_letter_topic
 from harness.kafka_tools import produce_raw, read_topic, record_json
 from qualification_svc.bootstrap import build
 from qualification_svc.settings import QualificationSettings
@@ -279,3 +280,55 @@ async def test_daily_sweep_lapses_expired(start_service, infra, isolation, signe
 
     events = await qualification_events(infra, isolation, expect=3)
     assert [e["type"] for e in events] == ["qualification.applied", "qualification.granted", "qualification.lapsed"]
+
+
+async def test_certificate_burst_applied_once_in_order(start_service, infra, isolation, signer):
+    service = await start_service(build, QualificationSettings)
+    engineer = Scenario(service, infra, isolation, "eng-burst")
+    await engineer.register()
+    await engineer.certificate("refrigeration_ac", date(2028, 6, 30))
+    await engineer.certificate("work_at_height", date(2027, 6, 30))
+    headers = signer.headers("engineer", "eng-burst", outlet_id="outlet-1", region_id="region-1")
+    async with service.client(headers=headers) as client:
+        assert (await client.post("/qualifications", json={"qualification_type": "split_ac_installation"})).status_code == 201
+        await engineer.send(Scenario.score("eng-burst", "split_ac_installation", 90, "attempt-1"))
+
+    def renewal(certificate_type: str, expires_on: date) -> CertificateTookEffect:
+        return CertificateTookEffect(producer="certificate-svc", payload=CertificateTookEffectPayload(
+            certificate_id=f"eng-burst-{certificate_type}", version=2, engineer_id="eng-burst",
+            certificate_type=certificate_type, issued_on=date(2026, 1, 1), expires_on=expires_on,
+            replaces_version=1, took_effect_at=NOW,
+        ))
+
+    height = renewal("work_at_height", date(2029, 6, 30))
+    cooling = renewal("refrigeration_ac", date(2030, 6, 30))
+    topic = isolation.topic_prefix + height.topic
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=50)
+    await producer.start()
+    try:
+        # One fetch: the two renewals, a malformed record and the first renewal redelivered, all of one engineer.
+        sent = [
+            await producer.send(topic, value, key=b"eng-burst")
+            for value in (height.model_dump_json().encode(), b"{not json", cooling.model_dump_json().encode(),
+                          height.model_dump_json().encode())
+        ]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+    document = await wait_for(lambda: engineer.engineers.find_one(
+        {"_id": "eng-burst", "processed_events": str(cooling.event_id)}))
+    assert document["processed_events"].count(str(height.event_id)) == 1
+    granted = document["qualifications"][0]
+    assert granted["valid_until"] == "2029-06-30"
+    assert granted["limiting_certificate_type"] == "work_at_height"
+
+    dead = await read_topic(infra.kafka_bootstrap, dead_letter_topic(topic), expect=1)
+    assert [record.value for record in dead] == [b"{not json"]
+    records = await read_topic(infra.kafka_bootstrap, isolation.topic_prefix + QUALIFICATIONS, expect=5, timeout_s=5)
+    events = [record_json(record) for record in records]
+    changed = [e["payload"] for e in events if e["type"] == "qualification.validity_changed"]
+    assert [(c["previous_valid_until"], c["valid_until"]) for c in changed] == [
+        ("2027-06-30", "2028-06-30"), ("2028-06-30", "2029-06-30")
+    ]
+    assert len(events) == 4  # applied, granted and the two changes: the redelivery published nothing

@@ -81,6 +81,10 @@ class DeadLetterPolicy:
         self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
     ) -> Any:
         record = msg.raw_message
+        if isinstance(record, (tuple, list)):
+            # A batch subscriber's message: its handler dead-letters single records itself
+            # (``dead_letter_record``); here only a failure of the whole batch is handled.
+            return await self._consume_with_retries(call_next, msg, getattr(record[0], "topic", "") if record else "", {})
         topic = getattr(record, "topic", "")
         ids = _envelope_ids(msg.body)
         structlog.contextvars.bind_contextvars(
@@ -125,10 +129,27 @@ class DeadLetterPolicy:
         return None
 
     async def dead_letter(self, msg: StreamMessage[Any], topic: str, error: BaseException, attempts: int) -> None:
-        """Copy the message to its dead-letter topic; raising here makes the message be redelivered."""
+        """Copy the message to its dead-letter topic; raising here makes the message be redelivered.
+
+        A batch message is copied record by record, each with its own partition and offset.
+        """
+        record = msg.raw_message
+        if isinstance(record, (tuple, list)):
+            for single in record:
+                await self.dead_letter_record(single, error, attempts)
+            return
+        await self._dead_letter(msg.body, record, topic, error, attempts)
+
+    async def dead_letter_record(self, record: Any, error: BaseException, attempts: int) -> None:
+        """Copy one consumed record (aiokafka ``ConsumerRecord``) to its dead-letter topic.
+
+        Batch handlers call this for a record they cannot apply, and go on with the rest of the batch.
+        """
+        await self._dead_letter(record.value or b"", record, record.topic, error, attempts)
+
+    async def _dead_letter(self, body: bytes, record: Any, topic: str, error: BaseException, attempts: int) -> None:
         if self.broker is None:
             raise RuntimeError("dead-letter policy has no broker yet")
-        record = msg.raw_message
         headers = {
             HEADER_ERROR: str(error)[:2000],
             HEADER_ERROR_TYPE: type(error).__name__,
@@ -139,7 +160,7 @@ class DeadLetterPolicy:
             HEADER_SERVICE: self.settings.service_name,
         }
         await self.broker.publish(
-            msg.body,
+            body,
             topic=dead_letter_topic(topic),
             key=getattr(record, "key", None),
             headers=headers,
@@ -160,6 +181,37 @@ def create_broker(settings: ServiceSettings, policy: DeadLetterPolicy) -> KafkaB
     )
     policy.broker = broker
     return broker
+
+
+async def raw_records(msg: StreamMessage[Any]) -> list[Any]:
+    """Decoder of a batch subscriber whose handler parses each record itself: the consumed records.
+
+    With it one malformed record does not fail the decoding of the whole batch.
+    """
+    return list(msg.raw_message)
+
+
+def batch_subscriber_options(
+    settings: ServiceSettings, group: str, *, max_records: int = 200, wait_ms: int = 10
+) -> dict[str, Any]:
+    """Return the options of a batch subscriber: those of ``subscriber_options`` plus batching.
+
+    The handler receives the list of consumed ``ConsumerRecord``s, at most ``max_records`` from what
+    the consumer has fetched, without waiting for more. When nothing is there, FastStream waits
+    ``wait_ms`` for a record and then sleeps ``wait_ms``, so an idle subscriber adds up to that much
+    latency. The offsets are committed after the handler returned.
+
+    The handler must dead-letter the records it cannot apply with ``DeadLetterPolicy.dead_letter_record``
+    and apply the rest. A handler that raises gets the whole batch again, and after
+    ``handler_attempts`` every record of the batch is dead-lettered.
+    """
+    return {
+        **subscriber_options(settings, group),
+        "batch": True,
+        "max_records": max_records,
+        "batch_timeout_ms": wait_ms,
+        "decoder": raw_records,
+    }
 
 
 def subscriber_options(settings: ServiceSettings, group: str) -> dict[str, Any]:

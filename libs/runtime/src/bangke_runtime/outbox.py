@@ -62,17 +62,30 @@ class OutboxRelay:
     """Publish the outboxes of the registered collections.
 
     Writes through ``runtime.db`` tell the relay which document received events (see
-    ``serialised.py``), and the relay reads those documents by ``_id``. A full scan of every
-    registered collection runs at start, every ``outbox_full_scan_interval_s``, and whenever a write
-    set ``outbox_pending`` without naming its document by ``_id``. The scan finds outboxes that no
-    hint announced, for example those left by a process that crashed after its write.
+    ``serialised.py``). When the write names the document by ``_id`` and carries the outbox entries
+    (``with_outbox`` and ``new_document_outbox`` do), the relay publishes those entries as handed over
+    and does not read the document; otherwise it reads the document by ``_id``. Either way it clears
+    the published entries with one conditional write.
+
+    A full scan of every registered collection runs at start, before any announced document is
+    published. So an outbox left by a process that crashed after its write goes out before newer events
+    of the same document. The scan runs again every ``outbox_full_scan_interval_s``, and whenever a
+    write set ``outbox_pending`` without naming its document by ``_id``.
     """
+
+    PUBLISH_CONCURRENCY = 8
+    """Documents whose outboxes are published at once; the events of one document go out in order."""
+
+    SCAN_BATCH = 500
 
     def __init__(self, broker: KafkaBroker, settings: ServiceSettings) -> None:
         self._broker = broker
         self._settings = settings
         self._collections: dict[str, AsyncCollection] = {}
-        self._hints: dict[str, set[Any]] = {}
+        # Per collection, per document id: the entries handed over by the writes, in write order, or
+        # None when some write did not hand its entries over and the document must be read.
+        self._hints: dict[str, dict[Any, list[dict[str, Any]] | None]] = {}
+        self._swept_since_start = False
         self._scan_requested = True
         self._last_scan = 0.0
         self._wake = asyncio.Event()
@@ -86,9 +99,18 @@ class OutboxRelay:
         """Wake the relay now; use cases call this after writing events."""
         self._wake.set()
 
-    def note_pending(self, collection: str, document_id: Any) -> None:
-        """Remember that document ``document_id`` of ``collection`` has events to publish."""
-        self._hints.setdefault(collection, set()).add(document_id)
+    def note_pending(self, collection: str, document_id: Any, entries: list[dict[str, Any]] | None = None) -> None:
+        """Remember that document ``document_id`` of ``collection`` has events to publish.
+
+        ``entries`` are the outbox entries the write appended, in order; without them the relay reads
+        the document before publishing.
+        """
+        documents = self._hints.setdefault(collection, {})
+        if document_id in documents:
+            known = documents[document_id]
+            documents[document_id] = None if known is None or entries is None else [*known, *entries]
+        else:
+            documents[document_id] = None if entries is None else list(entries)
         self._wake.set()
 
     def on_write(self, collection: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -107,7 +129,9 @@ class OutboxRelay:
                 self._scan_requested = True
                 self._wake.set()
             else:
-                self.note_pending(collection, document_id)
+                # find_one_and_update may have matched nothing; the relay then reads the document.
+                entries = _pushed_entries(args[1]) if method == "update_one" else None
+                self.note_pending(collection, document_id, entries)
             return
         elif method in ("replace_one", "find_one_and_replace") and len(args) >= 2:
             documents = [{"_id": _plain_id(args[0]), **args[1]}]
@@ -119,7 +143,10 @@ class OutboxRelay:
                     self._scan_requested = True
                     self._wake.set()
                 else:
-                    self.note_pending(collection, document["_id"])
+                    entries = document.get(OUTBOX_FIELD)
+                    self.note_pending(
+                        collection, document["_id"], list(entries) if method.startswith("insert") and isinstance(entries, list) else None
+                    )
 
     async def start(self) -> None:
         for collection in self._collections.values():
@@ -140,6 +167,9 @@ class OutboxRelay:
     async def _run(self) -> None:
         while True:
             try:
+                if not self._swept_since_start:
+                    await self.sweep_all()
+                    self._swept_since_start = True
                 await self.publish_hinted()
                 loop_time = asyncio.get_running_loop().time()
                 if self._scan_requested or loop_time - self._last_scan >= self._settings.outbox_full_scan_interval_s:
@@ -158,32 +188,77 @@ class OutboxRelay:
 
     async def publish_hinted(self) -> int:
         """Publish the outboxes of the documents that writes announced."""
-        published = 0
         hints, self._hints = self._hints, {}
-        for name, document_ids in hints.items():
+        limit = asyncio.Semaphore(self.PUBLISH_CONCURRENCY)
+
+        async def publish_one(name: str, document_id: Any, entries: list[dict[str, Any]] | None) -> int:
             collection = self._collections[name]
-            for document_id in document_ids:
+            async with limit:
                 try:
+                    if entries is not None:
+                        return await self._drain(collection, {"_id": document_id, OUTBOX_FIELD: entries}, handed=True)
                     document = await collection.find_one({"_id": document_id}, {OUTBOX_FIELD: 1, PENDING_FIELD: 1})
                     if document is not None and document.get(PENDING_FIELD):
-                        published += await self._drain(collection, document)
+                        return await self._drain(collection, document)
+                    return 0
                 except BaseException:
-                    # Keep the hint so the next round tries the document again.
-                    self._hints.setdefault(name, set()).add(document_id)
+                    # Keep the hint so the next round tries the document again. Entries handed over
+                    # go before those of writes announced since, which keeps the document's order.
+                    later = self._hints.setdefault(name, {})
+                    if document_id in later:
+                        newer = later.pop(document_id)
+                        later[document_id] = None if entries is None or newer is None else [*entries, *newer]
+                    else:
+                        later[document_id] = entries
                     raise
+
+        tasks = [
+            publish_one(name, document_id, entries)
+            for name, documents in hints.items()
+            if name in self._collections
+            for document_id, entries in documents.items()
+        ]
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        published = sum(result for result in results if isinstance(result, int))
         self.published += published
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
         return published
+
+    async def sweep_all(self) -> int:
+        """Scan until no pending outbox is left; run at start, before announced documents."""
+        published = 0
+        while True:
+            found, sent = await self._sweep_round()
+            published += sent
+            if found < self.SCAN_BATCH:
+                return published
 
     async def sweep(self) -> int:
         """Publish every pending outbox found by scanning; return how many events were published."""
-        published = 0
-        for collection in self._collections.values():
-            async for document in collection.find({PENDING_FIELD: True}, {OUTBOX_FIELD: 1}).limit(500):
-                published += await self._drain(collection, document)
-        self.published += published
+        _found, published = await self._sweep_round()
         return published
 
-    async def _drain(self, collection: AsyncCollection, document: dict[str, Any]) -> int:
+    async def _sweep_round(self) -> tuple[int, int]:
+        """Return the largest number of pending documents one collection had, and the events published."""
+        published = found = 0
+        for collection in self._collections.values():
+            documents = 0
+            async for document in collection.find({PENDING_FIELD: True}, {OUTBOX_FIELD: 1}).limit(self.SCAN_BATCH):
+                documents += 1
+                sent = await self._drain(collection, document)
+                published += sent
+                self.published += sent
+            found = max(found, documents)
+        return found, published
+
+    async def _drain(self, collection: AsyncCollection, document: dict[str, Any], handed: bool = False) -> int:
+        """Publish ``document``'s outbox entries in order, then remove them from the stored outbox.
+
+        With ``handed`` the entries are those a write appended, not read from the document: the
+        stored outbox may also hold newer entries, which the clear below leaves in place.
+        """
         entries = document.get(OUTBOX_FIELD) or []
         for entry in entries:
             await self._broker.publish(
@@ -209,10 +284,15 @@ class OutboxRelay:
         if cleared.modified_count == 1:
             return len(entries)
         for entry in entries:
-            await collection.update_one(
+            popped = await collection.update_one(
                 {"_id": document["_id"], f"{OUTBOX_FIELD}.0.event_id": entry["event_id"]},
                 {"$pop": {OUTBOX_FIELD: -1}},
             )
+            if handed and popped.modified_count == 0:
+                # The stored outbox does not start with what was handed over (a scan published it
+                # already, or older entries are waiting): let a read of the document decide.
+                self.note_pending(collection.name, document["_id"])
+                break
         await self._clear_pending(collection, document["_id"])
         return len(entries)
 
@@ -221,6 +301,14 @@ class OutboxRelay:
             {"_id": document_id, OUTBOX_FIELD: {"$size": 0}},
             {"$set": {PENDING_FIELD: False}},
         )
+
+
+def _pushed_entries(update: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Return the outbox entries an update appends with ``$push`` and ``$each``, or None."""
+    pushed = update.get("$push", {}).get(OUTBOX_FIELD) if isinstance(update.get("$push"), dict) else None
+    if isinstance(pushed, dict) and isinstance(pushed.get("$each"), list) and set(pushed) == {"$each"}:
+        return list(pushed["$each"])
+    return None
 
 
 def _sets_pending(update: Any) -> bool:

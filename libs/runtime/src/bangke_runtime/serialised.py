@@ -16,9 +16,11 @@ one process writes a service's database, which is how the local stack and the te
 NOTE: several replicas of one service on FerretDB v1 could still lose updates. Production runs on a
 MongoDB replica set, where each single-document update is atomic and the lock is switched off.
 
-The wrapper also tells the outbox relay which document received new events: FerretDB v1 on SQLite
-evaluates every filter except an ``_id`` equality by scanning the collection, so the relay reads
-hinted documents by ``_id`` and scans for forgotten outboxes only now and then.
+The wrapper also tells the outbox relay which document received new events, and which events (the
+update or the inserted document carries them): FerretDB v1 on SQLite evaluates every filter except
+an ``_id`` equality by scanning the collection, so the relay publishes what the write handed over
+and scans for forgotten outboxes only now and then. An update that matched no document is not
+announced, so the relay never publishes events that were not stored.
 """
 
 import asyncio
@@ -95,7 +97,8 @@ class SerialisedCollection:
                     result = await attribute(*args, **kwargs)
             else:
                 result = await attribute(*args, **kwargs)
-            policy.notify(collection_name, name, args, kwargs)
+            if not _changed_nothing(result):
+                policy.notify(collection_name, name, args, kwargs)
             return result
 
         return write
@@ -139,6 +142,11 @@ class SerialisedCollection:
         return update
     def __repr__(self) -> str:
         return f"SerialisedCollection({self._collection.full_name})"
+
+
+def _changed_nothing(result: Any) -> bool:
+    """Whether an update matched no document: listeners must not take its outbox entries as stored."""
+    return isinstance(result, UpdateResult) and result.acknowledged and result.matched_count == 0 and result.upserted_id is None
 
 
 def _split_id_filter(document_filter: Any) -> tuple[Any, dict[str, Any]] | None:

@@ -7,7 +7,7 @@ from bangke_runtime.app import create_app, setup_logging
 from bangke_runtime.runtime import Runtime, build_runtime
 
 from .adapters.repository import EngineerRepository
-from .adapters.serialised import KeyedLocks, SerialisedCollection
+from .adapters.serialised import KeyedLocks, KnownOutboxes, SerialisedCollection
 from .entrypoints.http import build_router
 from .entrypoints.jobs import register_jobs
 from .entrypoints.subscribers import register_subscribers
@@ -20,12 +20,18 @@ def build(settings: QualificationSettings | None = None) -> tuple[Runtime, FastA
     runtime = build_runtime(settings)
     setup_logging(runtime)
 
-    repository = EngineerRepository(runtime.db)
+    # On FerretDB the engineer's lock, held from load to save, replaces the revision filter, whose
+    # evaluation would read the document a second time (see adapters/repository.py).
+    def in_process_guard() -> bool:
+        return runtime.write_policy.lookup_by_id
+
+    known = KnownOutboxes()
+    repository = EngineerRepository(runtime.db, in_process_guard=in_process_guard, known=known)
     locks = KeyedLocks()
     service = QualificationService(
         repository, load_catalogue(settings.catalogue_file), runtime.clock, runtime.relay, locks
     )
-    runtime.relay.register(SerialisedCollection(repository.collection, locks))  # type: ignore[arg-type]
+    runtime.relay.register(SerialisedCollection(repository.collection, locks, in_process_guard, known))  # type: ignore[arg-type]
 
     async def create_indexes(_runtime: Runtime) -> None:
         await repository.create_indexes()

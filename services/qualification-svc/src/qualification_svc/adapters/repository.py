@@ -2,10 +2,17 @@
 
 The document holds the identity, the certificate projection, the qualifications, the ids of the
 events already applied and the outbox. Every change is one ``update_one`` guarded by ``revision``
-(optimistic concurrency between HTTP requests and Kafka consumers) and, for an incoming event, by
-the event id not being listed yet, so a redelivered event changes nothing.
+(optimistic concurrency between HTTP requests and Kafka consumers) and, for incoming events, by
+their ids not being listed yet, so a redelivered event changes nothing.
+
+On FerretDB v1 a filter with more than ``_id`` costs the serialised collection a second read of the
+document (see ``bangke_runtime.serialised``). There the caller holds the engineer's lock from the
+load to the save, and this process is the only writer (FerretDB v1 loses concurrent updates from
+several processes anyway), so the document cannot have changed since the load: ``in_process_guard``
+then writes by ``_id`` alone, after the load already checked the revision and the event ids.
 """
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -15,8 +22,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from bangke_runtime.idempotency import PROCESSED_FIELD, mark_processed, not_processed
-from bangke_runtime.outbox import new_document_outbox, with_outbox
+from bangke_runtime.outbox import OUTBOX_FIELD, new_document_outbox, with_outbox
 
+from .serialised import KnownOutboxes
 from ..domain.model import Engineer, ExamResult, Qualification, Status
 from ..domain.validity import HeldCertificate
 
@@ -29,6 +37,8 @@ class Loaded:
     revision: int
     """0 for an engineer not stored yet."""
     processed: frozenset[str]
+    outbox: tuple[str, ...] = ()
+    """Event ids in the stored outbox when loaded: events not yet published, or not yet cleared."""
 
 
 def _day(value: str | None) -> date | None:
@@ -124,8 +134,12 @@ def engineer_from_document(document: dict[str, Any]) -> Engineer:
 
 
 class EngineerRepository:
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(
+        self, db: AsyncDatabase, in_process_guard: Callable[[], bool] = lambda: False, known: KnownOutboxes | None = None
+    ) -> None:
         self.collection: AsyncCollection = db[COLLECTION]
+        self._in_process_guard = in_process_guard
+        self._known = known
 
     async def create_indexes(self) -> None:
         await self.collection.create_index("outlet_id")
@@ -134,37 +148,65 @@ class EngineerRepository:
         await self.collection.create_index("next_lapse_check")
 
     async def load(self, engineer_id: str) -> Loaded:
-        document = await self.collection.find_one({"_id": engineer_id}, {"outbox": 0})
+        # The outbox is read too (it is empty unless the relay is behind): the save records what it leaves.
+        document = await self.collection.find_one({"_id": engineer_id})
         if document is None:
             return Loaded(Engineer(engineer_id), 0, frozenset())
         return Loaded(
-            engineer_from_document(document), int(document.get("revision", 0)), frozenset(document.get(PROCESSED_FIELD) or ())
+            engineer_from_document(document),
+            int(document.get("revision", 0)),
+            frozenset(document.get(PROCESSED_FIELD) or ()),
+            tuple(str(entry.get("event_id")) for entry in document.get(OUTBOX_FIELD) or ()),
         )
 
-    async def save(self, loaded: Loaded, event_id: str | None = None) -> bool:
-        """Store the aggregate and its recorded events; return False when another write came first."""
+    async def save(self, loaded: Loaded, event_id: str | Sequence[str] | None = None) -> bool:
+        """Store the aggregate, its recorded events and the applied event ids in one write.
+
+        ``event_id`` is one id or the ids of several events applied together, in order. Returns False
+        when another write came first (the caller reloads and tries again).
+        """
         engineer = loaded.engineer
+        event_ids = [event_id] if isinstance(event_id, str) else list(event_id or ())
         if loaded.revision == 0:
             document = {
                 "_id": engineer.engineer_id,
                 "revision": 1,
                 **state_fields(engineer),
-                PROCESSED_FIELD: [event_id] if event_id else [],
+                PROCESSED_FIELD: event_ids,
                 **new_document_outbox(engineer.events),
             }
             try:
                 await self.collection.insert_one(document)
             except DuplicateKeyError:
                 return False
+            self._remember_outbox(loaded)
             return True
 
-        document_filter: dict[str, Any] = {"_id": engineer.engineer_id, "revision": loaded.revision}
+        document_filter: dict[str, Any] = {"_id": engineer.engineer_id}
         update: dict[str, Any] = {"$set": {**state_fields(engineer), "revision": loaded.revision + 1}}
-        if event_id is not None:
-            document_filter.update(not_processed(event_id))
-            update = mark_processed(update, event_id)
+        if not self._in_process_guard():
+            document_filter["revision"] = loaded.revision
+            if len(event_ids) == 1:
+                document_filter.update(not_processed(event_ids[0]))
+            elif event_ids:
+                document_filter[PROCESSED_FIELD] = {"$nin": event_ids}
+        if len(event_ids) == 1:
+            update = mark_processed(update, event_ids[0])
+        elif event_ids:
+            update["$push"] = {PROCESSED_FIELD: {"$each": event_ids}}
+        if self._known is not None:
+            self._known.forget(engineer.engineer_id)
         result = await self.collection.update_one(document_filter, with_outbox(update, engineer.events))
-        return result.modified_count == 1
+        if result.modified_count != 1:
+            return False
+        self._remember_outbox(loaded)
+        return True
+
+    def _remember_outbox(self, loaded: Loaded) -> None:
+        """Record the stored outbox after a save; only where this process is the only writer."""
+        if self._known is not None and self._in_process_guard():
+            new_ids = [str(event.event_id) for event in loaded.engineer.events]
+            self._known.set(loaded.engineer.engineer_id, [*loaded.outbox, *new_ids])
 
     async def find_by_qualification(self, qualification_id: str) -> Engineer | None:
         document = await self.collection.find_one({"qualifications.qualification_id": qualification_id}, {"outbox": 0})

@@ -1,12 +1,13 @@
 """Use cases of qualification-svc: load the engineer, apply the rule, store state and events at once."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import structlog
 
 from bangke_contracts.catalogue import Catalogue, QualificationType
 from bangke_contracts.certificates import (
+    CertificateEvent,
     CertificateExpired,
     CertificateRevoked,
     CertificateSuperseded,
@@ -65,6 +66,37 @@ class QualificationService:
                 if loaded.engineer.events:
                     self.relay.kick()
                 return result
+            log.info("qualification.save_conflict", engineer_id=engineer_id)
+        raise ConcurrentUpdate(engineer_id)
+
+    async def _change_each(self, engineer_id: str, changes: Sequence[tuple[str, Callable[[Engineer], Any]]]) -> int:
+        """Apply several events to one engineer in order with one load and one save; return how many applied.
+
+        Every applied event id is stored in the same write as the state and the events it caused, so
+        the group is applied whole or not at all. Ids already stored are skipped as redeliveries.
+        """
+        for _attempt in range(SAVE_ATTEMPTS):
+            async with self.locks.hold(engineer_id):
+                loaded = await self.repository.load(engineer_id)
+                seen = set(loaded.processed)
+                pending = []
+                for event_id, change in changes:
+                    # An id listed already, or twice in one batch (a redelivery), is applied once.
+                    if event_id not in seen:
+                        seen.add(event_id)
+                        pending.append((event_id, change))
+                if len(pending) < len(changes):
+                    log.info("qualification.event_skipped_duplicate", engineer_id=engineer_id,
+                             duplicates=len(changes) - len(pending))
+                if not pending:
+                    return 0
+                for _event_id, change in pending:
+                    change(loaded.engineer)
+                saved = await self.repository.save(loaded, [event_id for event_id, _change in pending])
+            if saved:
+                if loaded.engineer.events:
+                    self.relay.kick()
+                return len(pending)
             log.info("qualification.save_conflict", engineer_id=engineer_id)
         raise ConcurrentUpdate(engineer_id)
 
@@ -132,6 +164,39 @@ class QualificationService:
             lambda e: e.certificate_ended(p.certificate_id, p.version, reason, now, event),
             str(event.event_id),
         )
+
+    def certificate_change(self, event: CertificateEvent) -> Callable[[Engineer], None] | None:
+        """Return the change ``event`` makes to its engineer, or None for an event that changes nothing.
+
+        Submissions, withdrawals and rejections do not change which certificates are in effect.
+        """
+        now = self.clock.now()
+        match event:
+            case CertificateTookEffect():
+                return lambda e: e.certificate_took_effect(event.payload, now, event)
+            case CertificateSuperseded():
+                p = event.payload
+                return lambda e: e.certificate_superseded(p.certificate_id, p.version, now, event)
+            case CertificateExpired() | CertificateRevoked():
+                p = event.payload
+                reason = "certificate_revoked" if isinstance(event, CertificateRevoked) else "certificate_expired"
+                return lambda e: e.certificate_ended(p.certificate_id, p.version, reason, now, event)
+        return None
+
+    async def on_certificate_events(self, engineer_id: str, events: Sequence[CertificateEvent]) -> int:
+        """Apply certificate events of one engineer, in the given order, with one load and one save.
+
+        Each event is recorded as applied, and each validity change publishes its own event, exactly
+        as when the events are handled one by one. Returns how many events changed the engineer.
+        """
+        changes = []
+        for event in events:
+            if event.payload.engineer_id != engineer_id:
+                raise ValueError("every event of a group must concern the same engineer")
+            change = self.certificate_change(event)
+            if change is not None:
+                changes.append((str(event.event_id), change))
+        return await self._change_each(engineer_id, changes) if changes else 0
 
     async def on_exam_score(self, event: ExamScoreCollected) -> None:
         p, now = event.payload, self.clock.now()
