@@ -15,9 +15,12 @@ APPROVED_AT = datetime(2025, 6, 10, 2, 0, tzinfo=UTC)
 
 
 class MemoryRepository:
+    """The repository methods the check uses, over a dict; a batch is applied whole."""
+
     def __init__(self, tasks):
         self.tasks = {task.review_id: task for task in tasks}
         self.saved_events = []
+        self.batch_sizes = []
 
     def _awaiting(self, approved_before):
         return [
@@ -26,16 +29,21 @@ class MemoryRepository:
         ]
 
     async def count_awaiting_registry_check(self, approved_before):
-        return len(self._awaiting(approved_before))
+        return len(self._awaiting(approved_before)), set()
 
-    async def awaiting_registry_check(self, approved_before):
+    async def awaiting_registry_check(self, approved_before, left):
         for task in self._awaiting(approved_before):
             yield task
 
-    async def save(self, task, events, *, event_id=None):
-        self.saved_events.extend(events)
-        task.new_decisions.clear()
-        return True
+    async def recover_registry_batches(self):
+        return 0
+
+    async def store_registry_results(self, batch_id, results, *, correlation_id, now):
+        self.batch_sizes.append(len(results))
+        for task, events in results:
+            self.saved_events.extend(events)
+            task.new_decisions.clear()
+        return [True] * len(results)
 
 
 class CountingRegistry:
@@ -76,7 +84,7 @@ async def test_check_bounds_concurrency_and_counts_outcomes():
 
     check = RegistryCheck(
         repository, load_catalogue(), open_registry, Clock(), lambda: None,
-        concurrency=8, write_concurrency=2, progress_every=10, progress_interval_s=60,
+        concurrency=8, batch_size=16, progress_every=10, progress_interval_s=60,
     )
 
     result = await check.run(APPROVED_AT + timedelta(hours=15))
@@ -91,6 +99,7 @@ async def test_check_bounds_concurrency_and_counts_outcomes():
     assert tasks[0].status == ReviewStatus.APPROVED
     assert tasks[45].status == ReviewStatus.PENDING_SPOT_CHECK
     assert len(repository.saved_events) == 40 * 2 + 10 + 9
+    assert repository.batch_sizes == [16, 16, 16, 11]
 
     rerun = await check.run(APPROVED_AT + timedelta(hours=15))
     assert rerun["total"] == 1
@@ -103,7 +112,7 @@ async def test_check_skips_without_snapshot():
 
     check = RegistryCheck(
         MemoryRepository([awaiting_task(1)]), load_catalogue(), no_registry, Clock(), lambda: None,
-        concurrency=4, write_concurrency=1, progress_every=10, progress_interval_s=60,
+        concurrency=4, batch_size=16, progress_every=10, progress_interval_s=60,
     )
 
     assert (await check.run(APPROVED_AT))["status"] == "skipped"
@@ -119,7 +128,7 @@ async def test_check_leaves_later_approvals():
 
     check = RegistryCheck(
         repository, load_catalogue(), open_registry, Clock(), lambda: None,
-        concurrency=4, write_concurrency=1, progress_every=10, progress_interval_s=60,
+        concurrency=4, batch_size=16, progress_every=10, progress_interval_s=60,
     )
 
     assert (await check.run(APPROVED_AT))["total"] == 0

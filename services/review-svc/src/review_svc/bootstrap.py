@@ -48,14 +48,15 @@ def build(settings: ReviewSettings | None = None) -> tuple[Runtime, FastAPI]:
     catalogue = load_catalogue(settings.catalogue_file)
 
     repository = ReviewRepository(runtime.db)
-    runtime.relay.register(repository.collection)
+    for collection in repository.outbox_collections:
+        runtime.relay.register(collection)
     snapshots = SnapshotStore(settings, runtime.storage, runtime.db)
     photos = PhotoLinks(settings, runtime.storage)
     service = ReviewService(repository, runtime.clock, runtime.relay.kick)
     check = RegistryCheck(
         repository, catalogue, registry_opener(settings, snapshots), runtime.clock, runtime.relay.kick,
         concurrency=settings.registry_check_concurrency,
-        write_concurrency=settings.registry_check_write_concurrency,
+        batch_size=settings.registry_check_batch_size,
         progress_every=settings.registry_check_progress_every,
         progress_interval_s=settings.registry_check_progress_interval_s,
     )
@@ -64,6 +65,8 @@ def build(settings: ReviewSettings | None = None) -> tuple[Runtime, FastAPI]:
     async def prepare(_runtime: Runtime) -> None:
         await repository.create_indexes()
         await snapshots.ensure_bucket()
+        # Results of a check that crashed between its writes take effect now, not at the next run.
+        await check.recover()
 
     register_subscribers(runtime.broker, settings, service)
     runtime.add_job(registry_check_job(settings, check))

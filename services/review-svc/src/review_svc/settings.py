@@ -20,11 +20,18 @@ class ReviewSettings(ServiceSettings):
     photo_url_ttl_s: int = Field(300, ge=30, le=3600, description="Lifetime of presigned photo URLs, in seconds.")
     queue_page_max: int = Field(100, ge=1, description="Largest page of a review queue.")
 
+    # The relay's periodic scan reads every document of registry_results, 100,000 after one large
+    # check, and FerretDB takes tens of seconds for that. Writes announce their outboxes and the relay
+    # scans at start, so a rare scan only catches what a lost announcement left behind.
+    outbox_full_scan_interval_s: float = Field(
+        600.0, gt=0, description="Seconds between full scans for outboxes that no write announced."
+    )
+
     registry_check_enabled: bool = Field(True, description="Run the registry check on its schedule.")
     registry_check_at: time = Field(time(1, 0), description="Time of day of the registry check, China Standard Time.")
     registry_check_concurrency: int = Field(64, ge=1, le=1024, description="Registry look-ups in flight at once.")
-    registry_check_write_concurrency: int = Field(
-        4, ge=1, le=256, description="Result writes in flight at once; raise it on MongoDB, keep it low on FerretDB/SQLite."
+    registry_check_batch_size: int = Field(
+        250, ge=1, le=2000, description="Check results written per batch document (about 5 KB each in the batch)."
     )
     registry_check_progress_every: int = Field(1000, ge=1, description="Log progress after this many certificates.")
     registry_check_progress_interval_s: float = Field(5.0, gt=0, description="Log progress at least this often, in seconds.")

@@ -125,6 +125,8 @@ class ReviewTask:
     cancelled_at: datetime | None = None
     new_decisions: list[Decision] = field(default_factory=list)
     """Decisions made since the task was loaded; the repository appends them."""
+    storage: str = "task"
+    """Repository bookkeeping, like ``revision``: the collection of the task and how its next state is written."""
 
     @property
     def is_open(self) -> bool:
