@@ -24,6 +24,7 @@ help:
 	@echo "make compose-smoke  build every image and run deploy/compose under Podman, checked through the gateway"
 	@echo "make lock        update uv.lock"
 	@echo "make asyncapi    regenerate contracts/asyncapi/<service>-svc.json from the services' subscribers"
+	@echo "make faults      run the demo clean, then under kills, restarts and bad messages, and compare (FAULTS_ARGS=\"--seed N\")"
 
 bootstrap:
 	bash deploy/local/bootstrap-system.sh
@@ -80,3 +81,10 @@ asyncapi:
 BENCH_ARGS ?=
 bench:
 	$(UV) run --frozen python -m scenarios.bench $(BENCH_ARGS)
+
+# The demo once clean and once under faults (kill -9 of every service, Kafka and FerretDB restarts,
+# duplicated and malformed messages), then the final states compared (scenarios/faults/README.md).
+.PHONY: faults
+FAULTS_ARGS ?=
+faults:
+	$(UV) run --frozen python -m scenarios.faults $(FAULTS_ARGS)

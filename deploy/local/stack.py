@@ -2,7 +2,7 @@
 
 Run it inside the project's uv environment, from the repository root:
 
-    uv run --frozen python deploy/local/stack.py up|down|status|logs [part]|build
+    uv run --frozen python deploy/local/stack.py up|down|status|logs [part]|build|restart PART
 
 Tests import ``ensure_infra`` from here (or from the ``bangke_stack`` package beside this file).
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bangke_stack.commands import StackError, build, down, ensure_infra, logs, status, up  # noqa: E402
+from bangke_stack.commands import StackError, build, down, ensure_infra, logs, restart, status, up  # noqa: E402
 from bangke_stack.parts import Options  # noqa: E402
 
 __all__ = ["ensure_infra"]
@@ -33,6 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("status", help="show each part as up, down or foreign, with pid, port and resident memory")
     commands.add_parser("build", help="fetch the Kafka jars and build FerretDB and versitygw when missing")
     commands.add_parser("infra", help="start only Kafka with its topics, FerretDB and versitygw (as the tests do)")
+    restart_parser = commands.add_parser(
+        "restart", help="stop one part and start it again (the fault suite restarts kafka and ferretdb with it)"
+    )
+    restart_parser.add_argument("part", help="part name, such as kafka, ferretdb or order-svc")
+    restart_parser.add_argument(
+        "--demo-clock", action="store_true", help="for a service: start it in the demo environment (see up)"
+    )
     logs_parser = commands.add_parser("logs", help="print the end of the logs of one part or of all parts")
     logs_parser.add_argument("part", nargs="?", help="part name, such as kafka, nginx or identity-svc")
     logs_parser.add_argument("-n", "--lines", type=int, default=None, help="lines per log (default 100 for one part, 20 for all)")
@@ -54,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "build":
             build()
             return 0
+        if args.command == "restart":
+            return restart(args.part, Options(demo_clock=args.demo_clock))
         if args.command == "infra":
             for name, value in ensure_infra(echo=print).items():
                 print(f"{name}={value}")

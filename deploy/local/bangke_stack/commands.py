@@ -23,7 +23,9 @@ from bangke_stack.layout import (
     Layout,
 )
 from bangke_stack.parts import ALL_PARTS, GATEWAY_PART, INFRA_PARTS, SERVICE_PARTS, Options, Part, find_part
-from bangke_stack.process import PidRecord, group_rss_kib, port_owner, read_pid, spawn, stop_all, tail
+from bangke_stack.process import (
+    PidRecord, group_rss_kib, port_owner, read_pid, read_supervisor_state, spawn, stop_all, tail,
+)
 
 Echo = Callable[[str], None]
 
@@ -264,13 +266,56 @@ def status(layout: Layout | None = None, echo: Echo = print) -> int:
         ready = "yes" if reason is None else "no"
         if record is not None:
             rss = f"{group_rss_kib(record.pid) / 1024:.0f}"
-            echo(f"{part.name:<20}{'up':<10}{ready:<8}{record.pid:>8}{part.port:>7}{rss:>9}  {reason or ''}")
+            detail = reason or ""
+            if part.supervised:
+                detail = " ".join(filter(None, (_supervision(layout, part), detail)))
+            echo(f"{part.name:<20}{'up':<10}{ready:<8}{record.pid:>8}{part.port:>7}{rss:>9}  {detail}")
             continue
         owner = port_owner(part.port)
         if owner is not None:
             echo(f"{part.name:<20}{'foreign':<10}{ready:<8}{'-':>8}{part.port:>7}{'-':>9}  port taken by {owner}")
         else:
             echo(f"{part.name:<20}{'down':<10}{'-':<8}{'-':>8}{part.port:>7}{'-':>9}")
+    return 0
+
+
+def _supervision(layout: Layout, part: Part) -> str:
+    """Describe a supervised part's child and restarts for `status`: "child 123, 2 restarts (last: signal SIGKILL)"."""
+    state = read_supervisor_state(layout.child_state(part.name))
+    if state is None:
+        return "supervisor starting"
+    child = state["child"]
+    text = f"child {child.pid}" if child is not None else "child down"
+    restarts = state.get("restarts", 0)
+    text += f", {restarts} restart{'s' if restarts != 1 else ''}"
+    if restarts and state.get("last_exit"):
+        text += f" (last: {state['last_exit']} at {state.get('last_restart_at')})"
+    return text + ";"
+
+
+def restart(part_name: str, options: Options | None = None, layout: Layout | None = None, echo: Echo = print) -> int:
+    """Stop one part (SIGTERM to its group, SIGKILL after the grace time) and start it again; return the exit code.
+
+    The fault suite restarts Kafka and FerretDB with it. For Kafka the topics are checked again
+    afterwards. Services keep their own connections and must reconnect by themselves.
+    """
+    layout = layout or Layout()
+    part = find_part(part_name)
+    with _locked(layout, echo):
+        record = read_pid(layout.pid_file(part.name))
+        if record is not None:
+            outcome = stop_all({part.name: record})[part.name]
+            layout.pid_file(part.name).unlink(missing_ok=True)
+            echo(f"  {part.name}: {outcome} (pid {record.pid})")
+        failures = _start_parts(layout, (part,), options or Options(), echo)
+        if not failures and part.name == "kafka":
+            try:
+                _create_topics(echo)
+            except StackError as error:
+                failures.append(str(error))
+    if failures:
+        echo("\n".join(failures))
+        return 1
     return 0
 
 

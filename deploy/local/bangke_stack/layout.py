@@ -88,5 +88,9 @@ class Layout:
     def pid_file(self, part: str) -> Path:
         return self.run / f"{part}.pid"
 
+    def child_state(self, part: str) -> Path:
+        """Return the path of the supervisor's state file of a supervised part (child pid, restart count)."""
+        return self.run / f"{part}.child"
+
     def data_dir(self, part: str) -> Path:
         return self.data / part

@@ -10,6 +10,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bangke_stack import config, probes
 from bangke_stack.build import BuildError
@@ -56,6 +57,7 @@ class Part:
     prepare: Callable[[Layout], None] = lambda layout: None
     env: Callable[[Layout, Options], dict[str, str]] = lambda layout, options: {}
     build: str | None = None  # the artifact from build.BUILDERS that must exist first
+    supervised: bool = False  # runs under supervisor.py, which restarts it after an unexpected exit
     urls: dict[str, str] = field(default_factory=dict)
 
 
@@ -198,10 +200,20 @@ def _service_env(service: Service) -> Callable[[Layout, Options], dict[str, str]
     return env
 
 
+SUPERVISOR = Path(__file__).resolve().parent / "supervisor.py"
+
+
 def _service_command(service: Service) -> Callable[[Layout], list[str]]:
-    # The interpreter of the uv environment that runs this script, so the process is the service
+    # The interpreter of the uv environment that runs this script, so the child is the service
     # itself (as `uv run --frozen python -m <package>` would run it) with no uv parent in between.
-    return lambda layout: [sys.executable, "-m", service.package]
+    # The supervisor restarts it after a crash or a kill -9. `down` stops both, because they share one process group.
+    def command(layout: Layout) -> list[str]:
+        return [
+            sys.executable, str(SUPERVISOR), "--name", service.part, "--state", str(layout.child_state(service.part)),
+            "--", sys.executable, "-m", service.package,
+        ]
+
+    return command
 
 
 def _service_probe(service: Service) -> Callable[[], str | None]:
@@ -241,6 +253,7 @@ SERVICE_PARTS: tuple[Part, ...] = tuple(
     Part(
         service.part, service.port, 90.0, _service_command(service), _service_probe(service),
         env=_service_env(service),
+        supervised=True,
         urls={
             "direct": service.direct_url,
             "api": f"{GATEWAY_URL}/api/{service.name}/",

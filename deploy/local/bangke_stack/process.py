@@ -5,6 +5,7 @@ spawned. A pid file contains the pid and the kernel start time of the process, s
 never taken for a part of the stack.
 """
 
+import json
 import os
 import re
 import signal
@@ -47,6 +48,22 @@ def read_pid(pid_file: Path) -> PidRecord | None:
         pid_file.unlink(missing_ok=True)
         return None
     return record
+
+
+def read_supervisor_state(state_file: Path) -> dict | None:
+    """Return the state a supervisor wrote (see supervisor.py), or None when there is none.
+
+    ``child`` in the result is the live child's PidRecord, or None while the child is down (between
+    an exit and its restart) or when the recorded pid now belongs to another process.
+    """
+    try:
+        state = json.loads(state_file.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    pid, ticks = state.get("child_pid"), state.get("child_start_ticks")
+    alive = pid is not None and ticks is not None and _start_ticks(pid) == ticks
+    state["child"] = PidRecord(pid, ticks) if alive else None
+    return state
 
 
 def spawn(
