@@ -332,3 +332,45 @@ async def test_certificate_burst_applied_once_in_order(start_service, infra, iso
         ("2027-06-30", "2028-06-30"), ("2028-06-30", "2029-06-30")
     ]
     assert len(events) == 4  # applied, granted and the two changes: the redelivery published nothing
+
+
+async def test_outbox_cleared_lazily(start_service, infra, isolation, signer):
+    service = await start_service(build, QualificationSettings)
+    relay = service.runtime.relay
+    relay.CLEAR_QUIET_S = 3600.0  # hold the quiet-time clearer back until the end of the test
+    engineer = Scenario(service, infra, isolation, "eng-lazy")
+    await engineer.register()
+    await engineer.certificate("refrigeration_ac", date(2028, 6, 30))
+    headers = signer.headers("engineer", "eng-lazy", outlet_id="outlet-1", region_id="region-1")
+    async with service.client(headers=headers) as client:
+        assert (await client.post("/qualifications", json={"qualification_type": "ac_repair"})).status_code == 201
+    [applied] = await qualification_events(infra, isolation, expect=1)
+    await wait_for(lambda: _published(relay, "eng-lazy", applied["event_id"]))
+
+    def outbox(document: dict[str, Any]) -> list[str]:
+        return [entry["event_id"] for entry in document["outbox"]]
+
+    # Published and acknowledged, but still stored: the relay made no write of its own.
+    assert outbox(await engineer.engineers.find_one({"_id": "eng-lazy"})) == [applied["event_id"]]
+
+    await engineer.send(Scenario.score("eng-lazy", "ac_repair", 90, "attempt-1"))
+
+    events = await qualification_events(infra, isolation, expect=2)
+    assert [e["type"] for e in events] == ["qualification.applied", "qualification.granted"]
+    # The save that granted the qualification dropped the published entry in the same write.
+    assert outbox(await engineer.engineers.find_one({"_id": "eng-lazy"})) == [events[1]["event_id"]]
+    assert relay.trimmed_by_saves == 1
+    assert relay.clear_writes == 0
+
+    relay.CLEAR_QUIET_S = 0.3
+    relay.kick()
+    stored = await wait_for(lambda: engineer.engineers.find_one({"_id": "eng-lazy", "outbox_pending": False}))
+    assert stored["outbox"] == []
+    assert relay.clear_writes == 1
+    # Nothing was published twice.
+    records = await read_topic(infra.kafka_bootstrap, isolation.topic_prefix + QUALIFICATIONS, expect=3, timeout_s=2)
+    assert len(records) == 2
+
+
+async def _published(relay: Any, engineer_id: str, event_id: str) -> bool:
+    return event_id in relay.published_ids("engineers", engineer_id)

@@ -9,6 +9,7 @@ between publish and pop publishes that event again (consumers are idempotent), a
 import asyncio
 import contextlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -48,6 +49,39 @@ def with_outbox(update: dict[str, Any], events: Iterable[Event[Any]]) -> dict[st
     return merged
 
 
+def with_trimmed_outbox(
+    update: dict[str, Any], stored: list[dict[str, Any]], published: set[str], events: Iterable[Event[Any]]
+) -> dict[str, Any]:
+    """Return ``update`` extended to store the outbox without its published entries, plus ``events``.
+
+    For collections registered with ``lazy_clear``. ``stored`` is the outbox as the caller loaded it,
+    and the caller must make sure it is still the stored one when the write applies (a lock held from
+    the load, or a filter on the outbox). ``published`` are the event ids the relay confirmed
+    (``OutboxRelay.published_ids``); every other stored entry is kept, in its order, before the new
+    ones. When nothing stored was published this is ``with_outbox``, a plain ``$push``.
+    """
+    unpublished = [entry for entry in stored if str(entry.get("event_id")) not in published]
+    if len(unpublished) == len(stored):
+        return with_outbox(update, events)
+    entries = [*unpublished, *(outbox_entry(event) for event in events)]
+    merged = {operator: dict(fields) for operator, fields in update.items()}
+    merged.setdefault("$set", {}).update({OUTBOX_FIELD: entries, PENDING_FIELD: bool(entries)})
+    return merged
+
+
+def outbox_unchanged(stored: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return filter conditions that hold while the stored outbox is still ``stored``.
+
+    Entries are appended at the end and removed from the start, and event ids are unique, so the
+    size and the first event id identify the outbox. Add them to the filter of a write made with
+    ``with_trimmed_outbox`` unless a lock held since the load keeps every other writer out.
+    """
+    conditions: dict[str, Any] = {OUTBOX_FIELD: {"$size": len(stored)}}
+    if stored:
+        conditions[f"{OUTBOX_FIELD}.0.event_id"] = stored[0].get("event_id")
+    return conditions
+
+
 def new_document_outbox(events: Iterable[Event[Any]]) -> dict[str, Any]:
     """Return the outbox fields of a document that is inserted together with its first events."""
     entries = [outbox_entry(event) for event in events]
@@ -58,14 +92,33 @@ async def ensure_outbox_index(collection: AsyncCollection) -> None:
     await collection.create_index(PENDING_FIELD)
 
 
+@dataclass(slots=True)
+class _Published:
+    """Event ids of one document that Kafka acknowledged and that may still be in its stored outbox."""
+
+    event_ids: list[str]
+    """In publish order, which is the order of the stored outbox."""
+    since: float
+    """Loop time of the oldest of them."""
+
+
 class OutboxRelay:
     """Publish the outboxes of the registered collections.
 
     Writes through ``runtime.db`` tell the relay which document received events (see
     ``serialised.py``). When the write names the document by ``_id`` and carries the outbox entries
     (``with_outbox`` and ``new_document_outbox`` do), the relay publishes those entries as handed over
-    and does not read the document; otherwise it reads the document by ``_id``. Either way it clears
-    the published entries with one conditional write.
+    and does not read the document; otherwise it reads the document by ``_id``. By default it then
+    clears the published entries with one conditional write.
+
+    A collection registered with ``lazy_clear`` is not cleared at once. The relay remembers, in
+    memory, which event ids of each document Kafka acknowledged (``published_ids``); the document's
+    next save leaves them out of the outbox in the write it makes anyway (``with_trimmed_outbox``).
+    The relay clears what is left of the documents that were not saved again, one conditional write per
+    document and at most ``CLEAR_BATCH`` per pass: once it had no new work for ``CLEAR_QUIET_S``, or for
+    a document whose published entries are older than ``CLEAR_MAX_AGE_S``. Scans skip the entries this
+    process knows are published. After a restart that memory is empty, so a published entry that was
+    not cleared is published once more (consumers apply each event id once) and then cleared.
 
     A full scan of every registered collection runs at start, before any announced document is
     published. So an outbox left by a process that crashed after its write goes out before newer events
@@ -78,26 +131,69 @@ class OutboxRelay:
 
     SCAN_BATCH = 500
 
+    CLEAR_QUIET_S = 1.0
+    """Seconds without new work after which the published entries of lazily cleared documents are cleared."""
+    CLEAR_MAX_AGE_S = 30.0
+    """Seconds after which a document's published entries are cleared even under load."""
+    CLEAR_BATCH = 50
+    """Documents cleared per pass of the relay loop, so that publishing never waits long for clears."""
+
     def __init__(self, broker: KafkaBroker, settings: ServiceSettings) -> None:
         self._broker = broker
         self._settings = settings
         self._collections: dict[str, AsyncCollection] = {}
+        self._lazy: set[str] = set()
+        # Per lazily cleared collection, per document id, oldest first.
+        self._published: dict[str, dict[Any, _Published]] = {}
         # Per collection, per document id: the entries handed over by the writes, in write order, or
         # None when some write did not hand its entries over and the document must be read.
         self._hints: dict[str, dict[Any, list[dict[str, Any]] | None]] = {}
+        # Documents whose published entries the relay is removing itself (not counted as trimmed by saves).
+        self._clearing: set[tuple[str, Any]] = set()
         self._swept_since_start = False
         self._scan_requested = True
         self._last_scan = 0.0
+        self._last_work = 0.0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._clear_retry_at = 0.0
         self.published = 0
+        self.clear_writes = 0
+        """Writes the relay made to remove published entries (immediate or lazy clears)."""
+        self.trimmed_by_saves = 0
+        """Published entries that other writes removed (lazy clearing only)."""
 
-    def register(self, collection: AsyncCollection) -> None:
+    def register(self, collection: AsyncCollection, *, lazy_clear: bool = False) -> None:
+        """Publish ``collection``'s outboxes; with ``lazy_clear`` its saves remove published entries.
+
+        Only for collections whose every write of an outbox goes through ``with_trimmed_outbox`` with
+        the stored outbox it loaded, or ``with_outbox``; see the class documentation.
+        """
         self._collections[collection.name] = collection
+        if lazy_clear:
+            self._lazy.add(collection.name)
+            self._published.setdefault(collection.name, {})
 
     def kick(self) -> None:
         """Wake the relay now; use cases call this after writing events."""
+        self._note_work()
         self._wake.set()
+
+    def published_ids(self, collection: str, document_id: Any) -> set[str]:
+        """Return the event ids of the document that Kafka acknowledged (acks=all) and nobody cleared yet.
+
+        Only for lazily cleared collections; a save may leave exactly these out of the stored outbox.
+        """
+        known = self._published.get(collection, {}).get(document_id)
+        return set(known.event_ids) if known is not None else set()
+
+    def uncleared_documents(self) -> int:
+        """Documents whose published entries this process has not seen removed yet."""
+        return sum(len(documents) for documents in self._published.values())
+
+    def _note_work(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self._last_work = asyncio.get_running_loop().time()
 
     def note_pending(self, collection: str, document_id: Any, entries: list[dict[str, Any]] | None = None) -> None:
         """Remember that document ``document_id`` of ``collection`` has events to publish.
@@ -111,26 +207,49 @@ class OutboxRelay:
             documents[document_id] = None if known is None or entries is None else [*known, *entries]
         else:
             documents[document_id] = None if entries is None else list(entries)
+        self._note_work()
         self._wake.set()
 
     def on_write(self, collection: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Turn a write that set ``outbox_pending`` into a hint; registered as a write listener."""
         if collection not in self._collections:
             return
+        lazy = collection in self._lazy
         if method == "insert_one" and args:
             documents = [args[0]]
         elif method == "insert_many" and args:
             documents = list(args[0])
         elif method in ("update_one", "find_one_and_update", "update_many") and len(args) >= 2:
+            document_id = _plain_id(args[0])
+            stored = _set_outbox(args[1])
+            if lazy and stored is not None:
+                if document_id is None or method == "update_many":
+                    self._published[collection].clear()
+                else:
+                    by_relay = (collection, document_id) in self._clearing
+                    self._forget_removed(collection, document_id, stored, by_relay=by_relay)
+                    # A waiting hint may still list entries this write removed: they were published,
+                    # and once forgotten here they must not go out again.
+                    waiting = self._hints.get(collection, {}).get(document_id)
+                    if waiting:
+                        left = {entry.get("event_id") for entry in stored if isinstance(entry, dict)}
+                        still_stored = [entry for entry in waiting if entry.get("event_id") in left]
+                        if still_stored:
+                            self._hints[collection][document_id] = still_stored
+                        else:
+                            del self._hints[collection][document_id]
             if not _sets_pending(args[1]):
                 return
-            document_id = _plain_id(args[0])
             if document_id is None or method == "update_many":
                 self._scan_requested = True
                 self._wake.set()
             else:
                 # find_one_and_update may have matched nothing; the relay then reads the document.
+                # A lazily cleared save that rewrote the outbox hands over every entry it kept: the
+                # published ones are skipped, so the unpublished ones go out in their stored order.
                 entries = _pushed_entries(args[1]) if method == "update_one" else None
+                if entries is None and lazy and method == "update_one" and stored is not None:
+                    entries = stored
                 self.note_pending(collection, document_id, entries)
             return
         elif method in ("replace_one", "find_one_and_replace") and len(args) >= 2:
@@ -138,7 +257,11 @@ class OutboxRelay:
         else:
             return
         for document in documents:
-            if isinstance(document, dict) and document.get(PENDING_FIELD):
+            if not isinstance(document, dict):
+                continue
+            if lazy and document.get("_id") is not None:
+                self._published[collection].pop(document["_id"], None)
+            if document.get(PENDING_FIELD):
                 if document.get("_id") is None:
                     self._scan_requested = True
                     self._wake.set()
@@ -148,12 +271,35 @@ class OutboxRelay:
                         collection, document["_id"], list(entries) if method.startswith("insert") and isinstance(entries, list) else None
                     )
 
+    def _forget_removed(self, collection: str, document_id: Any, stored: list[dict[str, Any]], *, by_relay: bool) -> None:
+        """Keep in memory only the published ids still in the stored outbox ``stored``."""
+        documents = self._published[collection]
+        known = documents.get(document_id)
+        if known is None:
+            return
+        left = {str(entry.get("event_id")) for entry in stored if isinstance(entry, dict)}
+        remaining = [event_id for event_id in known.event_ids if event_id in left]
+        if not by_relay:
+            self.trimmed_by_saves += len(known.event_ids) - len(remaining)
+        if remaining:
+            known.event_ids = remaining
+        else:
+            del documents[document_id]
+
+    def _remember_published(self, collection: str, document_id: Any, event_id: str) -> None:
+        documents = self._published[collection]
+        known = documents.get(document_id)
+        if known is None:
+            documents[document_id] = _Published([event_id], asyncio.get_running_loop().time())
+        elif event_id not in known.event_ids:
+            known.event_ids.append(event_id)
+
     async def start(self) -> None:
         for collection in self._collections.values():
             await ensure_outbox_index(collection)
         self._scan_requested = True
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
-        log.info("outbox.relay_started", collections=sorted(self._collections))
+        log.info("outbox.relay_started", collections=sorted(self._collections), lazy_clear=sorted(self._lazy))
 
     async def stop(self) -> None:
         if self._task is None:
@@ -162,10 +308,11 @@ class OutboxRelay:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
-        log.info("outbox.relay_stopped", published=self.published)
+        log.info("outbox.relay_stopped", published=self.published, uncleared_documents=self.uncleared_documents())
 
     async def _run(self) -> None:
         while True:
+            timeout = self._settings.outbox_poll_interval_s
             try:
                 if not self._swept_since_start:
                     await self.sweep_all()
@@ -176,15 +323,98 @@ class OutboxRelay:
                     self._scan_requested = False
                     self._last_scan = loop_time
                     await self.sweep()
+                if not self._hints:
+                    await self.clear_due()
+                timeout = min(timeout, self._until_clear_due())
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 # Kafka or MongoDB is unavailable; the events stay in their outboxes until it returns.
                 log.warning("outbox.publish_failed", error_type=type(error).__name__, error=str(error)[:500])
                 self._scan_requested = True
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._settings.outbox_poll_interval_s)
+            if timeout > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=timeout)
             self._wake.clear()
+
+    def _until_clear_due(self) -> float:
+        """Seconds until some lazily cleared document is due, 0 when one is due now, inf when none."""
+        oldest = [known.since for documents in self._published.values() for known in documents.values()][:1]
+        if not oldest:
+            return float("inf")
+        now = asyncio.get_running_loop().time()
+        quiet = self._last_work + self.CLEAR_QUIET_S - now
+        aged = oldest[0] + self.CLEAR_MAX_AGE_S - now
+        return max(0.0, min(quiet, aged), self._clear_retry_at - now)
+
+    async def clear_due(self, *, force: bool = False) -> int:
+        """Clear the published entries of lazily cleared documents that are due; return the writes made.
+
+        All documents are due once the relay had no new work for ``CLEAR_QUIET_S`` (or with
+        ``force``), otherwise only those whose entries are older than ``CLEAR_MAX_AGE_S``. At most
+        ``CLEAR_BATCH`` documents per call, oldest first; the pass stops when new work arrives.
+        """
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._clear_retry_at and not force:
+            return 0
+        started_work = self._last_work
+        writes = 0
+        for name, documents in self._published.items():
+            for document_id in list(documents)[: self.CLEAR_BATCH]:
+                now = loop.time()
+                quiet = force or (self._last_work == started_work and now - self._last_work >= self.CLEAR_QUIET_S)
+                known = documents.get(document_id)
+                if known is None:
+                    continue
+                if not quiet and now - known.since < self.CLEAR_MAX_AGE_S:
+                    # Oldest first: no later document is older.
+                    return writes
+                self._clearing.add((name, document_id))
+                try:
+                    writes += await self._clear_published(name, document_id)
+                finally:
+                    self._clearing.discard((name, document_id))
+                if writes >= self.CLEAR_BATCH:
+                    return writes
+        return writes
+
+    async def _clear_published(self, name: str, document_id: Any) -> int:
+        """Remove the document's published entries with one conditional write; read it only when that fails."""
+        collection = self._collections[name]
+        documents = self._published[name]
+        known = documents.get(document_id)
+        if known is None:
+            return 0
+        event_ids = list(known.event_ids)
+        # Entries are appended at the end and removed from the start, and publishing follows the stored
+        # order, so an outbox of this size that starts with the first published id is exactly those ids.
+        cleared = await collection.update_one(
+            {"_id": document_id, OUTBOX_FIELD: {"$size": len(event_ids)}, f"{OUTBOX_FIELD}.0.event_id": event_ids[0]},
+            {"$set": {OUTBOX_FIELD: [], PENDING_FIELD: False}},
+        )
+        self.clear_writes += 1
+        if cleared.modified_count == 1:
+            documents.pop(document_id, None)
+            return 1
+        # The outbox holds unpublished entries too, or a save removed some of the published ones.
+        document = await collection.find_one({"_id": document_id}, {OUTBOX_FIELD: 1})
+        stored = list(document.get(OUTBOX_FIELD) or []) if document is not None else []
+        self._forget_removed(name, document_id, stored, by_relay=True)
+        known = documents.get(document_id)
+        if known is None or not stored:
+            return 1
+        published = set(known.event_ids)
+        unpublished = [entry for entry in stored if str(entry.get("event_id")) not in published]
+        cleared = await collection.update_one(
+            {"_id": document_id, **outbox_unchanged(stored)},
+            {"$set": {OUTBOX_FIELD: unpublished}} if unpublished else {"$set": {OUTBOX_FIELD: [], PENDING_FIELD: False}},
+        )
+        self.clear_writes += 1
+        if cleared.modified_count != 1:
+            # Another write came in between the read and this write: try again a second later.
+            log.info("outbox.clear_conflict", collection=name, document_id=str(document_id))
+            self._clear_retry_at = asyncio.get_running_loop().time() + 1.0
+        return 2
 
     async def publish_hinted(self) -> int:
         """Publish the outboxes of the documents that writes announced."""
@@ -204,6 +434,10 @@ class OutboxRelay:
                 except BaseException:
                     # Keep the hint so the next round tries the document again. Entries handed over
                     # go before those of writes announced since, which keeps the document's order.
+                    # A lazily cleared document is read again instead: a save may meanwhile remove
+                    # entries this round published, and the relay then no longer knows them.
+                    if name in self._lazy:
+                        entries = None
                     later = self._hints.setdefault(name, {})
                     if document_id in later:
                         newer = later.pop(document_id)
@@ -229,27 +463,49 @@ class OutboxRelay:
     async def sweep_all(self) -> int:
         """Scan until no pending outbox is left; run at start, before announced documents."""
         published = 0
+        after: dict[str, Any] = {}
         while True:
-            found, sent = await self._sweep_round()
+            found, sent = await self._sweep_round(after)
             published += sent
             if found < self.SCAN_BATCH:
                 return published
 
     async def sweep(self) -> int:
         """Publish every pending outbox found by scanning; return how many events were published."""
-        _found, published = await self._sweep_round()
-        return published
+        if not self._lazy:
+            _found, published = await self._sweep_round({})
+            return published
+        # Lazily cleared documents stay pending after publishing, so a scan pages through them by _id.
+        return await self.sweep_all()
 
-    async def _sweep_round(self) -> tuple[int, int]:
-        """Return the largest number of pending documents one collection had, and the events published."""
+    async def _sweep_round(self, after: dict[str, Any]) -> tuple[int, int]:
+        """Return the largest number of pending documents one collection had, and the events published.
+
+        For lazily cleared collections the scan continues after the ``_id`` stored in ``after``,
+        because their published documents stay pending until cleared.
+        """
         published = found = 0
-        for collection in self._collections.values():
+        for name, collection in self._collections.items():
             documents = 0
-            async for document in collection.find({PENDING_FIELD: True}, {OUTBOX_FIELD: 1}).limit(self.SCAN_BATCH):
+            query: dict[str, Any] = {PENDING_FIELD: True}
+            cursor = None
+            if name in self._lazy:
+                if name in after:
+                    if after[name] is _DONE:
+                        continue
+                    query["_id"] = {"$gt": after[name]}
+                cursor = collection.find(query, {OUTBOX_FIELD: 1}).sort("_id", 1).limit(self.SCAN_BATCH)
+            else:
+                cursor = collection.find(query, {OUTBOX_FIELD: 1}).limit(self.SCAN_BATCH)
+            async for document in cursor:
                 documents += 1
+                if name in self._lazy:
+                    after[name] = document["_id"]
                 sent = await self._drain(collection, document)
                 published += sent
                 self.published += sent
+            if name in self._lazy and documents < self.SCAN_BATCH:
+                after[name] = _DONE
             found = max(found, documents)
         return found, published
 
@@ -257,19 +513,31 @@ class OutboxRelay:
         """Publish ``document``'s outbox entries in order, then remove them from the stored outbox.
 
         With ``handed`` the entries are those a write appended, not read from the document: the
-        stored outbox may also hold newer entries, which the clear below leaves in place.
+        stored outbox may also hold newer entries, which the clear below leaves in place. In a lazily
+        cleared collection the entries this process knows are published are skipped, and nothing is
+        removed here.
         """
         entries = document.get(OUTBOX_FIELD) or []
+        lazy = collection.name in self._lazy
+        sent = 0
         for entry in entries:
+            if lazy and entry["event_id"] in self.published_ids(collection.name, document["_id"]):
+                continue
             await self._broker.publish(
                 entry["value"].encode(),
                 topic=self._settings.topic(entry["topic"]),
                 key=entry["key"].encode(),
                 headers={"content-type": "application/json", "event-id": entry["event_id"]},
             )
+            sent += 1
+            if lazy:
+                # The broker returned, so Kafka acknowledged the event (acks=all): a save may drop it now.
+                self._remember_published(collection.name, document["_id"], entry["event_id"])
         if not entries:
             await self._clear_pending(collection, document["_id"])
             return 0
+        if lazy:
+            return sent
         # Clear the whole outbox in one write when it contains exactly what was published. A writer
         # may have appended events since the read, so otherwise pop the published ones one by one,
         # each only if it is still at the head, and leave the new ones for the next round.
@@ -281,6 +549,7 @@ class OutboxRelay:
             },
             {"$set": {OUTBOX_FIELD: [], PENDING_FIELD: False}},
         )
+        self.clear_writes += 1
         if cleared.modified_count == 1:
             return len(entries)
         for entry in entries:
@@ -301,6 +570,18 @@ class OutboxRelay:
             {"_id": document_id, OUTBOX_FIELD: {"$size": 0}},
             {"$set": {PENDING_FIELD: False}},
         )
+
+
+_DONE = object()
+"""Marks a lazily cleared collection whose scan reached its last pending document."""
+
+
+def _set_outbox(update: Any) -> list[dict[str, Any]] | None:
+    """Return the outbox an update stores with ``$set``, or None when it does not replace the outbox."""
+    if not isinstance(update, dict) or not isinstance(update.get("$set"), dict):
+        return None
+    value = update["$set"].get(OUTBOX_FIELD)
+    return list(value) if isinstance(value, list) else None
 
 
 def _pushed_entries(update: dict[str, Any]) -> list[dict[str, Any]] | None:

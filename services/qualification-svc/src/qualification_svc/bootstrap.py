@@ -6,7 +6,7 @@ from bangke_contracts.catalogue import load_catalogue
 from bangke_runtime.app import create_app, setup_logging
 from bangke_runtime.runtime import Runtime, build_runtime
 
-from .adapters.repository import EngineerRepository
+from .adapters.repository import COLLECTION, EngineerRepository
 from .adapters.serialised import KeyedLocks, KnownOutboxes, SerialisedCollection
 from .entrypoints.http import build_router
 from .entrypoints.jobs import register_jobs
@@ -26,12 +26,22 @@ def build(settings: QualificationSettings | None = None) -> tuple[Runtime, FastA
         return runtime.write_policy.lookup_by_id
 
     known = KnownOutboxes()
-    repository = EngineerRepository(runtime.db, in_process_guard=in_process_guard, known=known)
+    # Published outbox entries are removed by the engineer's next save, or by the relay once it is
+    # quiet (lazy clearing): most certificate events then cost one write instead of two.
+    repository = EngineerRepository(
+        runtime.db,
+        in_process_guard=in_process_guard,
+        known=known,
+        published=lambda engineer_id: runtime.relay.published_ids(COLLECTION, engineer_id),
+    )
     locks = KeyedLocks()
     service = QualificationService(
         repository, load_catalogue(settings.catalogue_file), runtime.clock, runtime.relay, locks
     )
-    runtime.relay.register(SerialisedCollection(repository.collection, locks, in_process_guard, known))  # type: ignore[arg-type]
+    runtime.relay.register(
+        SerialisedCollection(repository.collection, locks, in_process_guard, known),  # type: ignore[arg-type]
+        lazy_clear=True,
+    )
 
     async def create_indexes(_runtime: Runtime) -> None:
         await repository.create_indexes()

@@ -22,7 +22,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from bangke_runtime.idempotency import PROCESSED_FIELD, mark_processed, not_processed
-from bangke_runtime.outbox import OUTBOX_FIELD, new_document_outbox, with_outbox
+from bangke_runtime.outbox import OUTBOX_FIELD, new_document_outbox, outbox_unchanged, with_trimmed_outbox
 
 from .serialised import KnownOutboxes
 from ..domain.model import Engineer, ExamResult, Qualification, Status
@@ -37,8 +37,8 @@ class Loaded:
     revision: int
     """0 for an engineer not stored yet."""
     processed: frozenset[str]
-    outbox: tuple[str, ...] = ()
-    """Event ids in the stored outbox when loaded: events not yet published, or not yet cleared."""
+    outbox: tuple[dict[str, Any], ...] = ()
+    """The stored outbox when loaded: entries not yet published, or published and not yet cleared."""
 
 
 def _day(value: str | None) -> date | None:
@@ -133,13 +133,29 @@ def engineer_from_document(document: dict[str, Any]) -> Engineer:
     )
 
 
+PublishedIds = Callable[[str], set[str]]
+"""Given an engineer id, the ids of that engineer's outbox entries that Kafka acknowledged."""
+
+
 class EngineerRepository:
+    """Load and save engineer documents.
+
+    The outbox is cleared lazily (``OutboxRelay.register(..., lazy_clear=True)``): a save leaves out
+    of the stored outbox the entries that ``published`` reports as acknowledged by Kafka, in the write
+    it makes anyway, so most published events cost no write of their own.
+    """
+
     def __init__(
-        self, db: AsyncDatabase, in_process_guard: Callable[[], bool] = lambda: False, known: KnownOutboxes | None = None
+        self,
+        db: AsyncDatabase,
+        in_process_guard: Callable[[], bool] = lambda: False,
+        known: KnownOutboxes | None = None,
+        published: PublishedIds = lambda _engineer_id: set(),
     ) -> None:
         self.collection: AsyncCollection = db[COLLECTION]
         self._in_process_guard = in_process_guard
         self._known = known
+        self._published = published
 
     async def create_indexes(self) -> None:
         await self.collection.create_index("outlet_id")
@@ -156,7 +172,7 @@ class EngineerRepository:
             engineer_from_document(document),
             int(document.get("revision", 0)),
             frozenset(document.get(PROCESSED_FIELD) or ()),
-            tuple(str(entry.get("event_id")) for entry in document.get(OUTBOX_FIELD) or ()),
+            tuple(document.get(OUTBOX_FIELD) or ()),
         )
 
     async def save(self, loaded: Loaded, event_id: str | Sequence[str] | None = None) -> bool:
@@ -184,8 +200,14 @@ class EngineerRepository:
 
         document_filter: dict[str, Any] = {"_id": engineer.engineer_id}
         update: dict[str, Any] = {"$set": {**state_fields(engineer), "revision": loaded.revision + 1}}
+        stored = list(loaded.outbox)
+        # Asked last, just before the write: an entry acknowledged after this is kept and cleared later.
+        published = self._published(engineer.engineer_id) if stored else set()
         if not self._in_process_guard():
             document_filter["revision"] = loaded.revision
+            if stored and published:
+                # The relay's clears do not change the revision: the outbox must still be the loaded one.
+                document_filter.update(outbox_unchanged(stored))
             if len(event_ids) == 1:
                 document_filter.update(not_processed(event_ids[0]))
             elif event_ids:
@@ -196,17 +218,20 @@ class EngineerRepository:
             update["$push"] = {PROCESSED_FIELD: {"$each": event_ids}}
         if self._known is not None:
             self._known.forget(engineer.engineer_id)
-        result = await self.collection.update_one(document_filter, with_outbox(update, engineer.events))
+        result = await self.collection.update_one(
+            document_filter, with_trimmed_outbox(update, stored, published, engineer.events)
+        )
         if result.modified_count != 1:
             return False
-        self._remember_outbox(loaded)
+        self._remember_outbox(loaded, published)
         return True
 
-    def _remember_outbox(self, loaded: Loaded) -> None:
+    def _remember_outbox(self, loaded: Loaded, published: set[str] | frozenset[str] = frozenset()) -> None:
         """Record the stored outbox after a save; only where this process is the only writer."""
         if self._known is not None and self._in_process_guard():
+            unpublished = [str(entry.get("event_id")) for entry in loaded.outbox if str(entry.get("event_id")) not in published]
             new_ids = [str(event.event_id) for event in loaded.engineer.events]
-            self._known.set(loaded.engineer.engineer_id, [*loaded.outbox, *new_ids])
+            self._known.set(loaded.engineer.engineer_id, [*unpublished, *new_ids])
 
     async def find_by_qualification(self, qualification_id: str) -> Engineer | None:
         document = await self.collection.find_one({"qualifications.qualification_id": qualification_id}, {"outbox": 0})
