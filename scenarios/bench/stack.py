@@ -6,6 +6,7 @@ in `.stack/run/`. The benchmark never starts or stops parts; it only reads their
 """
 
 import asyncio
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -28,12 +29,19 @@ INFRA = ("kafka", "ferretdb")
 
 
 def pid_of(part: str) -> int | None:
-    """Return the pid that `make up` recorded for ``part``, if that process is alive."""
-    path = RUN_DIR / f"{part}.pid"
+    """Return the pid of ``part``'s own process, if it is alive.
+
+    A service runs under a supervisor whose pid is in ``<part>.pid``; the service's process is the
+    child named in ``<part>.child``, and that is the process whose memory counts.
+    """
     try:
-        pid = int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
+        child = json.loads((RUN_DIR / f"{part}.child").read_text())
+        pid = int(child["child_pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        try:
+            pid = int((RUN_DIR / f"{part}.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
     return pid if Path(f"/proc/{pid}").exists() else None
 
 
