@@ -31,8 +31,8 @@ INFRA = ("kafka", "ferretdb")
 def pid_of(part: str) -> int | None:
     """Return the pid of ``part``'s own process, if it is alive.
 
-    A service runs under a supervisor whose pid is in ``<part>.pid``; the service's process is the
-    child named in ``<part>.child``, and that is the process whose memory counts.
+    A service runs under a supervisor whose pid is in ``<part>.pid``. The service's own process is the
+    child named in ``<part>.child``, so that is the process whose memory counts.
     """
     try:
         child = json.loads((RUN_DIR / f"{part}.child").read_text())

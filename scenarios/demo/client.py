@@ -52,6 +52,14 @@ class Pacer:
             await asyncio.sleep(delay)
 
 
+def request_headers(token: str | None, headers: dict[str, str] | None) -> dict[str, str]:
+    """Return ``headers`` with the bearer ``token`` added when there is one."""
+    all_headers = dict(headers or {})
+    if token:
+        all_headers["Authorization"] = f"Bearer {token}"
+    return all_headers
+
+
 class Gateway:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
@@ -76,9 +84,7 @@ class Gateway:
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        all_headers = dict(headers or {})
-        if token:
-            all_headers["Authorization"] = f"Bearer {token}"
+        all_headers = request_headers(token, headers)
         for attempt in range(8):
             async with self.slots:
                 await self.pacer.wait()

@@ -631,7 +631,7 @@ class Demo:
         return response
 
     def answers(self, qualification_type: str, questions: list[dict[str, Any]], score: int) -> dict[str, str]:
-        """Answers to the attempt's ``questions`` that earn exactly ``score`` with the bank's points."""
+        """Return the choices for the attempt's ``questions`` that earn exactly ``score`` with the bank's points."""
         bank = json.loads((QUESTION_BANKS / f"{qualification_type}.json").read_text(encoding="utf-8"))
         key = {q["question_id"]: q["answer"] for q in bank["questions"]}
         points = {q["question_id"]: q["points"] for q in questions}
@@ -643,7 +643,7 @@ class Demo:
             None,
         )
         if right is None:
-            raise Abort(f"{qualification_type}: no set of correct answers scores {score}")
+            raise Abort(f"{qualification_type}: no set of correct choices gives the score {score}; pick a score the bank's points allow")
         return {
             q["question_id"]: key[q["question_id"]] if q["question_id"] in right
             else next(o["key"] for o in q["options"] if o["key"] != key[q["question_id"]])
@@ -651,7 +651,7 @@ class Demo:
         }
 
     async def take_exam(self, engineer: Engineer, qualification_type: str, score: int = 100) -> dict[str, Any]:
-        """Start an attempt and answer so that it scores ``score``."""
+        """Start an attempt and submit choices that give the score ``score``."""
 
         async def listed() -> list[dict[str, Any]]:
             return await engineer.actor.call("GET", "/api/exam/exams")

@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from scenarios.demo.client import ApiError, Gateway
+from scenarios.demo.client import ApiError, Gateway, request_headers
 
 RETRY_DEADLINE_S = 180.0
 READ_RETRY_STATUSES = (500, 502, 503, 504)
@@ -45,7 +45,7 @@ def service_of(path: str) -> str:
 
 
 class WriteGate:
-    """Gate that holds writes back per service while the fault driver kills it or restarts the database."""
+    """Gate that delays writes per service while the fault driver kills it or restarts the database."""
 
     def __init__(self) -> None:
         self._closed: Counter[str] = Counter()
@@ -100,9 +100,7 @@ class FaultGateway(Gateway):
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        all_headers = dict(headers or {})
-        if token:
-            all_headers["Authorization"] = f"Bearer {token}"
+        all_headers = request_headers(token, headers)
         service = service_of(path)
         write = method.upper() not in ("GET", "HEAD")
         retry_statuses = WRITE_RETRY_STATUSES if write else READ_RETRY_STATUSES

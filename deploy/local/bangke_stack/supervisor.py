@@ -7,7 +7,7 @@ supervisor. `down` signals the whole process group, so the supervisor and its ch
 SIGTERM. The supervisor then waits for the child and exits without restarting it. The child gets no
 session of its own, because it must stay in the supervisor's process group.
 
-The state file holds one JSON object, rewritten at each change: the child's pid and kernel start
+The state file contains one JSON object, rewritten at each change: the child's pid and kernel start
 time (so a recycled pid is never taken for the child), the number of restarts, and the time and
 exit status of the latest one. `make status` shows it and the fault suite reads the child's pid from
 it. Each restart is logged to the supervisor's stdout, which is the part's log, with the same start

@@ -95,7 +95,7 @@ async def test_unpublished_entry_never_removed(start_service, infra, isolation):
     await wait_for(lambda: published(runtime.relay, "b", first))
     # Kafka acknowledges nothing more while the relay is stopped.
     await runtime.relay.stop()
-    # A write that only appends: the outbox holds a published and an unpublished entry.
+    # A write that only appends: the outbox contains a published and an unpublished entry.
     await aggregates.update_one({"_id": "b"}, with_outbox({"$set": {"state": 1}}, [second]))
 
     await save(runtime, "b", [third], 2)
@@ -165,7 +165,7 @@ async def test_restart_republishes_leftover_once(start_service, infra, isolation
     await aggregates.insert_one({"_id": "r", "state": 0, **new_document_outbox([event])})
     totals = first.runtime.db["totals"]
     await wait_for(lambda: totals.find_one({"_id": "engineer-restart", "count": 1}))
-    # Scans every 0.3 s skip the entry this process knows is published.
+    # Scans every 0.3 s skip the entry this process has seen acknowledged.
     await asyncio.sleep(1.0)
     assert await exam_ids(infra, isolation, expect=2, timeout_s=3) == [str(event.event_id)]
     assert outbox_ids(await aggregates.find_one({"_id": "r"})) == [str(event.event_id)]

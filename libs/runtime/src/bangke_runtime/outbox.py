@@ -114,10 +114,10 @@ class OutboxRelay:
     A collection registered with ``lazy_clear`` is not cleared at once. The relay remembers, in
     memory, which event ids of each document Kafka acknowledged (``published_ids``); the document's
     next save leaves them out of the outbox in the write it makes anyway (``with_trimmed_outbox``).
-    The relay clears what is left of the documents that were not saved again, one conditional write per
-    document and at most ``CLEAR_BATCH`` per pass: once it had no new work for ``CLEAR_QUIET_S``, or for
-    a document whose published entries are older than ``CLEAR_MAX_AGE_S``. Scans skip the entries this
-    process knows are published. After a restart that memory is empty, so a published entry that was
+    The relay clears what is left of the documents that were not saved again, with one conditional
+    write per document and at most ``CLEAR_BATCH`` per pass. It does so after ``CLEAR_QUIET_S`` without
+    new work, or for a document whose published entries are older than ``CLEAR_MAX_AGE_S``. Scans skip
+    the entries this process has seen acknowledged. After a restart that memory is empty, so a published entry that was
     not cleared is published once more (consumers apply each event id once) and then cleared.
 
     A full scan of every registered collection runs at start, before any announced document is
@@ -136,7 +136,7 @@ class OutboxRelay:
     CLEAR_MAX_AGE_S = 30.0
     """Seconds after which a document's published entries are cleared even under load."""
     CLEAR_BATCH = 50
-    """Documents cleared per pass of the relay loop, so that publishing never waits long for clears."""
+    """Maximum documents cleared per pass of the relay loop, so publishing waits for at most this many clears."""
 
     def __init__(self, broker: KafkaBroker, settings: ServiceSettings) -> None:
         self._broker = broker
@@ -180,9 +180,9 @@ class OutboxRelay:
         self._wake.set()
 
     def published_ids(self, collection: str, document_id: Any) -> set[str]:
-        """Return the event ids of the document that Kafka acknowledged (acks=all) and nobody cleared yet.
+        """Return the document's event ids that Kafka acknowledged (acks=all) and that are not cleared yet.
 
-        Only for lazily cleared collections; a save may leave exactly these out of the stored outbox.
+        Only lazily cleared collections have them. A save may leave exactly these out of the stored outbox.
         """
         known = self._published.get(collection, {}).get(document_id)
         return set(known.event_ids) if known is not None else set()
@@ -396,7 +396,7 @@ class OutboxRelay:
         if cleared.modified_count == 1:
             documents.pop(document_id, None)
             return 1
-        # The outbox holds unpublished entries too, or a save removed some of the published ones.
+        # The outbox also contains unpublished entries, or a save removed some of the published ones.
         document = await collection.find_one({"_id": document_id}, {OUTBOX_FIELD: 1})
         stored = list(document.get(OUTBOX_FIELD) or []) if document is not None else []
         self._forget_removed(name, document_id, stored, by_relay=True)
@@ -435,7 +435,7 @@ class OutboxRelay:
                     # Keep the hint so the next round tries the document again. Entries handed over
                     # go before those of writes announced since, which keeps the document's order.
                     # A lazily cleared document is read again instead: a save may meanwhile remove
-                    # entries this round published, and the relay then no longer knows them.
+                    # entries this round published, and the handed-over list would then be stale.
                     if name in self._lazy:
                         entries = None
                     later = self._hints.setdefault(name, {})
@@ -513,8 +513,8 @@ class OutboxRelay:
         """Publish ``document``'s outbox entries in order, then remove them from the stored outbox.
 
         With ``handed`` the entries are those a write appended, not read from the document: the
-        stored outbox may also hold newer entries, which the clear below leaves in place. In a lazily
-        cleared collection the entries this process knows are published are skipped, and nothing is
+        stored outbox may also contain newer entries, which the clear below leaves in place. In a lazily
+        cleared collection the entries this process has seen acknowledged are skipped, and nothing is
         removed here.
         """
         entries = document.get(OUTBOX_FIELD) or []
