@@ -56,23 +56,35 @@ build_kafka() {
         --build-arg "JRE_IMAGE=$BANGKE_IMAGE_JRE"
 }
 
-# Print the path of a static FerretDB binary: the local stack's one when it is static, else ours.
+# The FerretDB build: its version and the digest of the patch applied to its source. The local stack
+# names its binary the same way in .stack/bin/ferretdb.version.
+FERRETDB_PATCH="$REPO_ROOT/deploy/local/ferretdb/sqlite-id-index.patch"
+FERRETDB_BUILD="$FERRETDB_VERSION+$(sha256sum "$FERRETDB_PATCH" | cut -c1-12)"
+
+# True when the binary is static and its stamp names this build.
+is_current_ferretdb() {
+    local binary="$1"
+    is_static_binary "$binary" && [[ "$(cat "$binary.version" 2>/dev/null)" == "$FERRETDB_BUILD" ]]
+}
+
+# Print the path of a patched static FerretDB binary: the local stack's one when it is current, else ours.
 # A binary from `go install` panics with "Invalid build/version/version.txt", because the module cache
-# lacks the version file that FerretDB's own build writes. So the source is copied and built here.
+# lacks the version file that FerretDB's own build writes. So the source is copied, patched and built here.
 ferretdb_binary() {
     local shared="$STACK_DIR/bin/ferretdb"
-    if is_static_binary "$shared"; then
+    if is_current_ferretdb "$shared"; then
         echo "$shared"
         return 0
     fi
     local own="$BIN_DIR/ferretdb"
-    if is_static_binary "$own"; then
+    if is_current_ferretdb "$own"; then
         echo "$own"
         return 0
     fi
     command -v go >/dev/null || die "go is missing; install Go 1.24 or newer"
+    command -v patch >/dev/null || die "patch is missing; install it with apt-get install patch"
     local module="github.com/FerretDB/FerretDB@$FERRETDB_VERSION"
-    log "building FerretDB $FERRETDB_VERSION"
+    log "building FerretDB $FERRETDB_BUILD"
     (cd "$WORK_DIR" && go mod download "$module" >&2)
     local cache source="$WORK_DIR/src/ferretdb"
     cache="$(go env GOMODCACHE)/github.com/!ferret!d!b/!ferret!d!b@$FERRETDB_VERSION"
@@ -82,7 +94,9 @@ ferretdb_binary() {
     cp -r "$cache/." "$source/"
     chmod -R u+w "$source"
     echo "$FERRETDB_VERSION" >"$source/build/version/version.txt"
+    patch -d "$source" -p1 --forward --batch -i "$FERRETDB_PATCH" >&2
     (cd "$source" && CGO_ENABLED=0 go build -trimpath -o "$own" ./cmd/ferretdb >&2)
+    echo "$FERRETDB_BUILD" >"$own.version"
     rm -rf "$source"
     echo "$own"
 }

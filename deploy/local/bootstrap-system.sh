@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Install the system tools the local stack needs, only those missing, so a second run does nothing.
 # Debian 12 packages: nginx-light (gateway), default-jre-headless (Kafka needs Java 17+), maven
-# (fetches the Kafka jars), iproute2 (`ss` names the owner of a busy port). uv comes from PyPI.
+# (fetches the Kafka jars), iproute2 (`ss` names the owner of a busy port), patch (applied to
+# FerretDB's source before it is built). uv comes from PyPI.
 set -euo pipefail
 
 packages=()
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || packages+=(nginx-light)
 command -v java >/dev/null || packages+=(default-jre-headless)
 command -v mvn >/dev/null || packages+=(maven)
+command -v patch >/dev/null || packages+=(patch)
 command -v ss >/dev/null || [ -x /usr/sbin/ss ] || [ -x /usr/bin/ss ] || packages+=(iproute2)
 
 if ((${#packages[@]})); then

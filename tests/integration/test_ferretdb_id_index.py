@@ -1,0 +1,75 @@
+"""The patched FerretDB build finds documents by ``_id`` through its index.
+
+Unpatched, FerretDB v1.24.2 on SQLite compares ``_ferretdb_sjson->'$._id'`` while its ``_id`` index is
+built on ``_ferretdb_sjson->"_id"``; SQLite matches index expressions by their text, so every read,
+update and delete by ``_id`` scanned the whole table. The patch in deploy/local/ferretdb spells both
+the same way, narrows a filter that contains an ``_id`` equality beside other conditions, and answers an
+``_id`` ``$in`` of up to 1,000 strings or ObjectIds from the index. These tests read SQLite's query
+plan through ``explain`` and check that every condition still applies.
+"""
+
+import pytest
+from pymongo import AsyncMongoClient
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def collection(infra, isolation):
+    client = AsyncMongoClient(infra.mongo_uri, tz_aware=True)
+    info = await client.admin.command("buildInfo")
+    if "ferretdbVersion" not in info:
+        await client.close()
+        pytest.skip("the server is not FerretDB")
+    database = client[f"idx_{isolation.token}"]
+    await database["docs"].insert_many([{"_id": f"d{index}", "n": index} for index in range(40)])
+    yield database["docs"]
+    await client.drop_database(database.name)
+    await client.close()
+
+
+async def query_plan(collection, document_filter) -> str:
+    explained = await collection.database.command("explain", {"find": collection.name, "filter": document_filter})
+    return " ".join(explained["queryPlanner"]["Plan"])
+
+
+@pytest.mark.parametrize(
+    "document_filter",
+    [{"_id": "d7"}, {"_id": "d7", "n": 7}, {"_id": "d7", "n": {"$gt": 100}}, {"_id": {"$in": ["d1", "d7", "x"]}, "n": 7}],
+)
+async def test_id_filters_use_the_index(collection, document_filter):
+    plan = await query_plan(collection, document_filter)
+    assert "USING INDEX" in plan, plan
+    assert "__id_" in plan, plan
+
+
+@pytest.mark.parametrize(
+    "document_filter", [{"n": 7}, {"_id": {"$in": ["d1", 7]}}, {"_id": {"$in": [f"d{i}" for i in range(1001)]}}]
+)
+async def test_other_filters_still_scan(collection, document_filter):
+    # The control: the plan text distinguishes a scan from an index search. A number among the $in values,
+    # or more than 1,000 of them, is left to the scan.
+    assert "SCAN" in await query_plan(collection, document_filter)
+
+
+async def test_id_in_returns_exactly_the_listed(collection):
+    found = collection.find({"_id": {"$in": ["d3", "d5", "missing"]}, "n": {"$lt": 5}})
+    assert [document["_id"] async for document in found] == ["d3"]
+    mixed = collection.find({"_id": {"$in": ["d3", 5]}})
+    assert [document["_id"] async for document in mixed] == ["d3"]
+    assert await collection.count_documents({"_id": {"$in": []}}) == 0
+
+
+async def test_other_conditions_beside_id_still_apply(collection):
+    assert await collection.find_one({"_id": "d7", "n": 7}) == {"_id": "d7", "n": 7}
+    assert await collection.find_one({"_id": "d7", "n": 8}) is None
+
+    missed = await collection.update_one({"_id": "d7", "n": 8}, {"$set": {"n": 0}})
+    hit = await collection.update_one({"_id": "d7", "n": 7}, {"$inc": {"n": 100}})
+    assert (missed.matched_count, hit.modified_count) == (0, 1)
+
+    kept = await collection.delete_one({"_id": "d8", "n": 9})
+    deleted = await collection.delete_one({"_id": "d8", "n": 8})
+    assert (kept.deleted_count, deleted.deleted_count) == (0, 1)
+    assert await collection.find_one({"_id": "d7"}) == {"_id": "d7", "n": 107}
+    assert await collection.count_documents({}) == 39
