@@ -201,7 +201,7 @@ async def main() -> None:
     args = parse_args()
     client = AsyncMongoClient(args.mongo_uri, tz_aware=True)
     policy = WritePolicy()
-    policy.lookup_by_id = await is_ferretdb(client[args.database])
+    policy.single_writer = await is_ferretdb(client[args.database])
     db = SerialisedDatabase(client[args.database], policy)
     try:
         if not args.skip_seed:

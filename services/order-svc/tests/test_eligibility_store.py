@@ -27,7 +27,7 @@ async def db(infra, isolation):
     client = AsyncMongoClient(infra.mongo_uri, tz_aware=True)
     name = isolation.database("eligibility")
     policy = WritePolicy()
-    policy.lookup_by_id = await is_ferretdb(client[name])
+    policy.single_writer = await is_ferretdb(client[name])
     try:
         yield SerialisedDatabase(client[name], policy)
     finally:

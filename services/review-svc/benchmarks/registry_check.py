@@ -163,7 +163,7 @@ async def main() -> None:
             # The service's own database wrapper: on FerretDB it serialises writes and reads a task by
             # _id before checking the rest of the filter, as the running service does.
             policy = WritePolicy()
-            policy.serialise = policy.lookup_by_id = await is_ferretdb(client[database_name])
+            policy.serialise = policy.single_writer = await is_ferretdb(client[database_name])
             repository = ReviewRepository(SerialisedDatabase(client[database_name], policy))
             await repository.create_indexes()
             seed_s = await seed(repository, tasks)

@@ -46,7 +46,7 @@ async def repository(infra, isolation):
     name = isolation.database("review-svc-batches")
     policy = WritePolicy()
     # As the runtime does: one writer per collection, and _id-first filters on FerretDB.
-    policy.serialise = policy.lookup_by_id = await is_ferretdb(client[name])
+    policy.serialise = policy.single_writer = await is_ferretdb(client[name])
     repository = ReviewRepository(SerialisedDatabase(client[name], policy))
     await repository.create_indexes()
     yield repository

@@ -1,8 +1,8 @@
 """Evaluate a MongoDB query filter against one document, for the subset of operators the services use.
 
-FerretDB v1 on SQLite looks a document up by index only when the filter is exactly ``{"_id": value}``;
-any further condition makes it scan the whole collection. The serialised collection therefore reads
-the document by ``_id`` and checks the remaining conditions here. The semantics follow MongoDB's:
+Where this process is the only writer of a document and holds its lock, a conditional write can be
+checked here against the document as this process last wrote it, instead of reading it again
+(qualification-svc's relay writes do this). The semantics follow MongoDB's:
 a condition on an array field matches when any element matches, ``$ne`` and ``$nin`` match when no
 element does, and a missing field equals ``None``. An operator outside the subset raises
 ``UnsupportedFilter`` and the caller sends the filter to the server unchanged.

@@ -79,11 +79,11 @@ class Runtime:
         mode = self.settings.mongo_serialise_writes
         on_ferretdb = await is_ferretdb(self.db.unwrapped)
         self.write_policy.serialise = mode == "always" or (mode == "auto" and on_ferretdb)
-        self.write_policy.lookup_by_id = on_ferretdb and self.write_policy.serialise
+        self.write_policy.single_writer = on_ferretdb and self.write_policy.serialise
         log.info(
             "mongo.write_policy",
             serialise_writes=self.write_policy.serialise,
-            lookup_by_id=self.write_policy.lookup_by_id,
+            single_writer=self.write_policy.single_writer,
         )
         for hook in self.start_hooks:
             await hook(self)

@@ -7,11 +7,10 @@ field, left 147 and 54 instead of 400 and 200. A filter on a revision field does
 because the filter is evaluated on the copy each request read.
 
 So every write that goes through ``runtime.db`` takes a per-collection lock in this process when the
-server is FerretDB. FerretDB v1 on SQLite also uses its ``_id`` index only for a filter that is
-exactly ``{"_id": value}``, and scans the collection for any other, so on FerretDB an update or a
-read whose filter names an ``_id`` plus more conditions reads the document by ``_id``, checks the
-other conditions in Python (``document_filter.py``) and writes by ``_id`` alone, all under the lock. That makes single-document writes atomic with respect to each other as long as
-one process writes a service's database, which is how the local stack and the tests run.
+server is FerretDB. That makes single-document writes atomic with respect to each other as long as
+one process writes a service's database, which is how the local stack and the tests run
+(``WritePolicy.single_writer``). A filter with ``_id`` plus other conditions costs one round trip:
+the local stack's FerretDB build answers ``_id`` conditions from its index (deploy/local/ferretdb).
 
 NOTE: several replicas of one service on FerretDB v1 could still lose updates. Production runs on a
 MongoDB replica set, where each single-document update is atomic and the lock is switched off.
@@ -30,8 +29,6 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.results import UpdateResult
-
-from .document_filter import UnsupportedFilter, check_supported, matches
 
 WRITE_METHODS = frozenset(
     {
@@ -57,7 +54,9 @@ class WritePolicy:
 
     def __init__(self) -> None:
         self.serialise = True
-        self.lookup_by_id = False
+        self.single_writer = False
+        """True on FerretDB with serialised writes: then this process is the only writer of its
+        database, and a document cannot change between a read and a write made under one lock."""
         self.listeners: list[WriteListener] = []
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -82,12 +81,8 @@ class SerialisedCollection:
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._collection, name)
-        if name == "find_one" and self._policy.lookup_by_id:
-            return self._find_one_by_id
         if name not in WRITE_METHODS:
             return attribute
-        if name in ("update_one", "find_one_and_update") and self._policy.lookup_by_id:
-            attribute = self._update_by_id(name, attribute)
         collection_name = self._collection.name
         policy = self._policy
 
@@ -106,40 +101,6 @@ class SerialisedCollection:
     def __getitem__(self, name: str) -> "SerialisedCollection":
         return SerialisedCollection(self._collection[name], self._policy)
 
-    async def _find_one_by_id(self, document_filter: Any = None, *args: Any, **kwargs: Any) -> Any:
-        split = _split_id_filter(document_filter)
-        if split is None or args or kwargs:
-            return await self._collection.find_one(document_filter, *args, **kwargs)
-        document_id, rest = split
-        document = await self._collection.find_one({"_id": document_id})
-        return document if document is not None and matches(document, rest) else None
-
-    def _update_by_id(self, name: str, server_call: Callable[..., Any]) -> Callable[..., Any]:
-        """Return ``update_one`` or ``find_one_and_update`` that reads by ``_id`` and checks the rest here.
-
-        The caller holds the collection's lock, so nothing changes the document between the read and
-        the write. Upserts of missing documents, and filters with operators outside the evaluated
-        subset, go to the server unchanged.
-        """
-        collection = self._collection
-
-        async def update(document_filter: Any, update_document: Any, *args: Any, **kwargs: Any) -> Any:
-            split = _split_id_filter(document_filter)
-            extra = set(kwargs) - {"upsert", "return_document"}
-            if split is None or args or extra:
-                return await server_call(document_filter, update_document, *args, **kwargs)
-            document_id, rest = split
-            current = await collection.find_one({"_id": document_id})
-            if current is None or not matches(current, rest):
-                if kwargs.get("upsert"):
-                    # MongoDB then inserts, or fails on the duplicate _id: let the server do either.
-                    return await server_call(document_filter, update_document, *args, **kwargs)
-                if name == "update_one":
-                    return UpdateResult({"n": 0, "nModified": 0, "ok": 1.0}, acknowledged=True)
-                return None
-            return await server_call({"_id": document_id}, update_document, **kwargs)
-
-        return update
     def __repr__(self) -> str:
         return f"SerialisedCollection({self._collection.full_name})"
 
@@ -147,21 +108,6 @@ class SerialisedCollection:
 def _changed_nothing(result: Any) -> bool:
     """Whether an update matched no document: listeners must not take its outbox entries as stored."""
     return isinstance(result, UpdateResult) and result.acknowledged and result.matched_count == 0 and result.upserted_id is None
-
-
-def _split_id_filter(document_filter: Any) -> tuple[Any, dict[str, Any]] | None:
-    """Return ``(_id, other conditions)`` when reading by ``_id`` first is worth it and safe."""
-    if not isinstance(document_filter, dict) or len(document_filter) < 2:
-        return None
-    document_id = document_filter.get("_id")
-    if document_id is None or isinstance(document_id, (dict, list)):
-        return None
-    rest = {key: value for key, value in document_filter.items() if key != "_id"}
-    try:
-        check_supported(rest)
-    except UnsupportedFilter:
-        return None
-    return document_id, rest
 
 
 class SerialisedDatabase:
