@@ -334,16 +334,21 @@ async def test_certificate_burst_applied_once_in_order(start_service, infra, iso
     assert len(events) == 4  # applied, granted and the two changes: the redelivery published nothing
 
 
+async def applied_for_ac_repair(engineer: Scenario, signer: Any) -> Scenario:
+    """Register the engineer with a refrigeration certificate and apply for ac_repair through the API."""
+    await engineer.register()
+    await engineer.certificate("refrigeration_ac", date(2028, 6, 30))
+    headers = signer.headers("engineer", engineer.engineer_id, outlet_id="outlet-1", region_id="region-1")
+    async with engineer.service.client(headers=headers) as client:
+        assert (await client.post("/qualifications", json={"qualification_type": "ac_repair"})).status_code == 201
+    return engineer
+
+
 async def test_outbox_cleared_lazily(start_service, infra, isolation, signer):
     service = await start_service(build, QualificationSettings)
     relay = service.runtime.relay
     relay.CLEAR_QUIET_S = 3600.0  # hold the quiet-time clearer back until the end of the test
-    engineer = Scenario(service, infra, isolation, "eng-lazy")
-    await engineer.register()
-    await engineer.certificate("refrigeration_ac", date(2028, 6, 30))
-    headers = signer.headers("engineer", "eng-lazy", outlet_id="outlet-1", region_id="region-1")
-    async with service.client(headers=headers) as client:
-        assert (await client.post("/qualifications", json={"qualification_type": "ac_repair"})).status_code == 201
+    engineer = await applied_for_ac_repair(Scenario(service, infra, isolation, "eng-lazy"), signer)
     [applied] = await qualification_events(infra, isolation, expect=1)
     await wait_for(lambda: _published(relay, "eng-lazy", applied["event_id"]))
 
@@ -370,6 +375,37 @@ async def test_outbox_cleared_lazily(start_service, infra, isolation, signer):
     # Nothing was published twice.
     records = await read_topic(infra.kafka_bootstrap, isolation.topic_prefix + QUALIFICATIONS, expect=3, timeout_s=2)
     assert len(records) == 2
+
+
+async def test_cached_engineer_dropped_when_relay_clears(start_service, infra, isolation, signer):
+    service = await start_service(build, QualificationSettings)
+    relay = service.runtime.relay
+    repository = service.app.state.qualification_service.repository
+    relay.CLEAR_QUIET_S = 3600.0
+    engineer = await applied_for_ac_repair(Scenario(service, infra, isolation, "eng-cache"), signer)
+    await engineer.send(Scenario.score("eng-cache", "ac_repair", 90, "attempt-1"))
+    applied, granted = await qualification_events(infra, isolation, expect=2)
+    await wait_for(lambda: _published(relay, "eng-cache", granted["event_id"]))
+    # On FerretDB the saves left the engineer in the cache.
+    assert repository.cached == 1
+
+    # The relay clears the published entry behind the cache: its write must drop the engineer.
+    relay.CLEAR_QUIET_S = 0.3
+    relay.kick()
+    await wait_for(lambda: engineer.engineers.find_one({"_id": "eng-cache", "outbox_pending": False}))
+    assert repository.cached == 0
+
+    # A stale cached outbox would bring the cleared entry back, and the relay would publish it again.
+    await engineer.certificate("refrigeration_ac", date(2030, 6, 30), version=2, replaces=1)
+    events = await qualification_events(infra, isolation, expect=3)
+    assert [e["type"] for e in events] == [
+        "qualification.applied", "qualification.granted", "qualification.validity_changed"
+    ]
+    document = await engineer.engineers.find_one({"_id": "eng-cache"})
+    assert [entry["event_id"] for entry in document["outbox"]] in ([], [events[2]["event_id"]])
+    assert document["qualifications"][0]["valid_until"] == "2030-06-30"
+    records = await read_topic(infra.kafka_bootstrap, isolation.topic_prefix + QUALIFICATIONS, expect=4, timeout_s=2)
+    assert len(records) == 3
 
 
 async def _published(relay: Any, engineer_id: str, event_id: str) -> bool:

@@ -4,7 +4,7 @@ from typing import Any
 
 from pymongo.results import UpdateResult
 
-from qualification_svc.adapters.repository import EngineerRepository, Loaded
+from qualification_svc.adapters.repository import EngineerCache, EngineerRepository, Loaded
 from qualification_svc.adapters.serialised import KnownOutboxes
 from qualification_svc.domain.model import Engineer
 
@@ -18,8 +18,14 @@ class RecordingCollection:
 
     name = "engineers"
 
-    def __init__(self) -> None:
+    def __init__(self, document: dict[str, Any] | None = None) -> None:
         self.updates: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        self.document = document
+        self.reads = 0
+
+    async def find_one(self, document_filter: dict[str, Any]) -> dict[str, Any] | None:
+        self.reads += 1
+        return self.document
 
     async def update_one(self, document_filter: dict[str, Any], update: dict[str, Any]) -> UpdateResult:
         self.updates.append((document_filter, update))
@@ -69,3 +75,69 @@ async def test_mongodb_save_checks_outbox() -> None:
     assert document_filter["outbox"] == {"$size": 2}
     assert document_filter["outbox.0.event_id"] == "e1"
     assert [stored["event_id"] for stored in update["$set"]["outbox"]] == ["e2"]
+
+
+def cached_repository(guard: bool, published: set[str] | None = None) -> tuple[EngineerRepository, RecordingCollection]:
+    stored = {"_id": "eng-1", "revision": 3, "processed_events": ["in-0"], "outbox": [entry("e1")], "certificates": []}
+    collection = RecordingCollection(stored)
+    repo = EngineerRepository(
+        {"engineers": collection},  # type: ignore[arg-type]
+        lambda: guard,
+        KnownOutboxes(),
+        lambda _engineer_id: published or set(),
+        cache=EngineerCache(10),
+    )
+    return repo, collection
+
+
+async def test_cache_serves_loads_after_a_save() -> None:
+    repo, collection = cached_repository(guard=True, published={"e1"})
+    first = await repo.load("eng-1")
+    first.engineer.name = "张伟"
+    assert await repo.save(first, "in-1")
+
+    second = await repo.load("eng-1")
+
+    assert collection.reads == 1
+    assert second.revision == 4
+    assert second.processed == {"in-0", "in-1"}
+    assert second.engineer.name == "张伟"
+    # The save dropped the published entry, and the cache contains the outbox it wrote.
+    assert second.outbox == ()
+
+
+async def test_cache_dropped_after_a_failed_save() -> None:
+    repo, collection = cached_repository(guard=True)
+    loaded = await repo.load("eng-1")
+
+    async def conflict(_filter: dict[str, Any], _update: dict[str, Any]) -> UpdateResult:
+        return UpdateResult({"n": 0, "nModified": 0, "ok": 1.0}, acknowledged=True)
+
+    collection.update_one = conflict  # type: ignore[method-assign]
+    assert not await repo.save(loaded, "in-1")
+    await repo.load("eng-1")
+
+    assert collection.reads == 2
+    assert repo.cached == 1
+
+
+async def test_no_cache_without_the_guard() -> None:
+    repo, collection = cached_repository(guard=False)
+    loaded = await repo.load("eng-1")
+    assert await repo.save(loaded, "in-1")
+    await repo.load("eng-1")
+
+    assert collection.reads == 2
+    assert repo.cached == 0
+
+
+def test_cache_drops_the_least_recent() -> None:
+    cache = EngineerCache(2)
+    for engineer_id in ("a", "b"):
+        cache.put(engineer_id, object())  # type: ignore[arg-type]
+    cache.get("a")
+    cache.put("c", object())  # type: ignore[arg-type]
+
+    assert cache.get("a") is not None
+    assert cache.get("b") is None
+    assert cache.get("c") is not None

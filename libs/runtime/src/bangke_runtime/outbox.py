@@ -69,6 +69,14 @@ def with_trimmed_outbox(
     return merged
 
 
+def outbox_after(update: dict[str, Any], stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the outbox that ``update`` (from ``with_outbox`` or ``with_trimmed_outbox``) leaves on ``stored``."""
+    replaced = update.get("$set", {}).get(OUTBOX_FIELD)
+    if replaced is not None:
+        return list(replaced)
+    return [*stored, *(_pushed_entries(update) or [])]
+
+
 def outbox_unchanged(stored: list[dict[str, Any]]) -> dict[str, Any]:
     """Return filter conditions that hold while the stored outbox is still ``stored``.
 

@@ -6,7 +6,7 @@ from bangke_contracts.catalogue import load_catalogue
 from bangke_runtime.app import create_app, setup_logging
 from bangke_runtime.runtime import Runtime, build_runtime
 
-from .adapters.repository import COLLECTION, EngineerRepository
+from .adapters.repository import COLLECTION, EngineerCache, EngineerRepository
 from .adapters.serialised import KeyedLocks, KnownOutboxes, SerialisedCollection
 from .entrypoints.http import build_router
 from .entrypoints.jobs import register_jobs
@@ -23,9 +23,11 @@ def build(settings: QualificationSettings | None = None) -> tuple[Runtime, FastA
     # On FerretDB the engineer's lock, held from load to save, replaces the revision filter, whose
     # evaluation would read the document a second time (see adapters/repository.py).
     def in_process_guard() -> bool:
-        return runtime.write_policy.lookup_by_id
+        return runtime.write_policy.single_writer
 
     known = KnownOutboxes()
+    # Only while in_process_guard holds: then loads read this instead of the database.
+    cache = EngineerCache(settings.engineer_cache_size)
     # Published outbox entries are removed by the engineer's next save, or by the relay once it is
     # quiet (lazy clearing): most certificate events then cost one write instead of two.
     repository = EngineerRepository(
@@ -33,13 +35,14 @@ def build(settings: QualificationSettings | None = None) -> tuple[Runtime, FastA
         in_process_guard=in_process_guard,
         known=known,
         published=lambda engineer_id: runtime.relay.published_ids(COLLECTION, engineer_id),
+        cache=cache,
     )
     locks = KeyedLocks()
     service = QualificationService(
         repository, load_catalogue(settings.catalogue_file), runtime.clock, runtime.relay, locks
     )
     runtime.relay.register(
-        SerialisedCollection(repository.collection, locks, in_process_guard, known),  # type: ignore[arg-type]
+        SerialisedCollection(repository.collection, locks, in_process_guard, known, cache.forget),  # type: ignore[arg-type]
         lazy_clear=True,
     )
 

@@ -15,3 +15,8 @@ class QualificationSettings(ServiceSettings):
         time(0, 10), description="Time of day (China Standard Time) of the daily sweep that lapses expired qualifications."
     )
     lapse_sweep_enabled: bool = Field(True, description="Run the daily lapse sweep on its schedule.")
+    engineer_cache_size: int = Field(
+        10000,
+        ge=0,
+        description="Engineer documents kept in memory on FerretDB, where this process is the only writer; 0 keeps none.",
+    )

@@ -5,16 +5,18 @@ events already applied and the outbox. Every change is one ``update_one`` guarde
 (optimistic concurrency between HTTP requests and Kafka consumers) and, for incoming events, by
 their ids not being listed yet, so a redelivered event changes nothing.
 
-On FerretDB v1 a filter with more than ``_id`` costs the serialised collection a second read of the
-document (see ``bangke_runtime.serialised``). There the caller holds the engineer's lock from the
-load to the save, and this process is the only writer (FerretDB v1 loses concurrent updates from
-several processes anyway), so the document cannot have changed since the load: ``in_process_guard``
-then writes by ``_id`` alone, after the load already checked the revision and the event ids.
+On FerretDB the caller holds the engineer's lock from the load to the save, and this process is the
+only writer (FerretDB v1 loses concurrent updates from several processes anyway), so the document
+cannot have changed since the load: ``in_process_guard`` then writes by ``_id`` alone, after the
+load already checked the revision and the event ids.
+For the same reason the repository can keep what it last read or wrote of each engineer
+(``EngineerCache``), and a load then costs no read of the database.
 """
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -22,13 +24,22 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from bangke_runtime.idempotency import PROCESSED_FIELD, mark_processed, not_processed
-from bangke_runtime.outbox import OUTBOX_FIELD, new_document_outbox, outbox_unchanged, with_trimmed_outbox
+from bangke_runtime.outbox import (
+    OUTBOX_FIELD,
+    new_document_outbox,
+    outbox_after,
+    outbox_unchanged,
+    with_trimmed_outbox,
+)
 
 from .serialised import KnownOutboxes
 from ..domain.model import Engineer, ExamResult, Qualification, Status
 from ..domain.validity import HeldCertificate
 
 COLLECTION = "engineers"
+PRELOAD_CHUNK = 500
+"""Maximum engineers read by one ``preload`` query. The patched FerretDB serves an ``_id`` ``$in`` of
+up to 1,000 values from its index."""
 
 
 @dataclass(slots=True)
@@ -41,8 +52,73 @@ class Loaded:
     """The stored outbox when loaded: entries not yet published, or published and not yet cleared."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """The stored document of one engineer, reduced to what a load needs."""
+
+    fields: dict[str, Any]
+    """The state fields (``state_fields``), or the whole document as read."""
+    revision: int
+    processed: frozenset[str]
+    outbox: tuple[dict[str, Any], ...]
+
+
+class EngineerCache:
+    """The engineer documents this process last read or wrote, at most ``size``, least recent dropped.
+
+    Valid only while this process is the only writer of the collection and every write of an
+    engineer's document holds that engineer's lock (``in_process_guard``). The repository fills it
+    from loads and saves made under the lock. The outbox relay's writes drop the engineer
+    (``forget``), and so does a save that fails or whose outcome is unknown.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._stored: OrderedDict[str, _Stored] = OrderedDict()
+
+    def get(self, engineer_id: str) -> _Stored | None:
+        stored = self._stored.get(engineer_id)
+        if stored is not None:
+            self._stored.move_to_end(engineer_id)
+        return stored
+
+    def put(self, engineer_id: str, stored: _Stored) -> None:
+        if self._size <= 0:
+            return
+        self._stored[engineer_id] = stored
+        self._stored.move_to_end(engineer_id)
+        while len(self._stored) > self._size:
+            self._stored.popitem(last=False)
+
+    def forget(self, engineer_id: str) -> None:
+        self._stored.pop(engineer_id, None)
+
+    def __len__(self) -> int:
+        return len(self._stored)
+
+
+def _stored_from(document: dict[str, Any]) -> _Stored:
+    return _Stored(
+        document,
+        int(document.get("revision", 0)),
+        frozenset(document.get(PROCESSED_FIELD) or ()),
+        tuple(document.get(OUTBOX_FIELD) or ()),
+    )
+
+
 def _day(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
+
+
+def _instant(value: datetime | None) -> datetime | None:
+    """Return ``value`` as BSON stores it: in UTC, to the millisecond.
+
+    Saved state is cached as written, so it must equal what a later read of the document returns.
+    """
+    if value is None:
+        return None
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 def _qualification_to_document(q: Qualification) -> dict[str, Any]:
@@ -51,21 +127,21 @@ def _qualification_to_document(q: Qualification) -> dict[str, Any]:
         "qualification_type": q.qualification_type,
         "required_certificates": list(q.required_certificates),
         "status": q.status.value,
-        "applied_at": q.applied_at,
-        "granted_at": q.granted_at,
+        "applied_at": _instant(q.applied_at),
+        "granted_at": _instant(q.granted_at),
         # Calendar days are stored as ISO strings: they compare in date order and carry no time zone.
         "valid_until": q.valid_until.isoformat() if q.valid_until else None,
         "limiting_certificate_type": q.limiting_certificate_type,
         "limiting_certificate_id": q.limiting_certificate_id,
         "passed_score": q.passed_score,
         "exam_results": [
-            {"attempt_id": r.attempt_id, "score": r.score, "passed": r.passed, "finished_at": r.finished_at}
+            {"attempt_id": r.attempt_id, "score": r.score, "passed": r.passed, "finished_at": _instant(r.finished_at)}
             for r in q.exam_results
         ],
-        "withdrawn_at": q.withdrawn_at,
-        "lapsed_at": q.lapsed_at,
+        "withdrawn_at": _instant(q.withdrawn_at),
+        "lapsed_at": _instant(q.lapsed_at),
         "lapse_reason": q.lapse_reason,
-        "validity_changed_at": q.validity_changed_at,
+        "validity_changed_at": _instant(q.validity_changed_at),
     }
 
 
@@ -151,11 +227,18 @@ class EngineerRepository:
         in_process_guard: Callable[[], bool] = lambda: False,
         known: KnownOutboxes | None = None,
         published: PublishedIds = lambda _engineer_id: set(),
+        cache: EngineerCache | None = None,
     ) -> None:
         self.collection: AsyncCollection = db[COLLECTION]
         self._in_process_guard = in_process_guard
         self._known = known
         self._published = published
+        self._cache = cache
+
+    @property
+    def cached(self) -> int:
+        """Number of engineers in the cache (0 without a cache)."""
+        return len(self._cache) if self._cache is not None else 0
 
     async def create_indexes(self) -> None:
         await self.collection.create_index("outlet_id")
@@ -164,16 +247,37 @@ class EngineerRepository:
         await self.collection.create_index("next_lapse_check")
 
     async def load(self, engineer_id: str) -> Loaded:
-        # The outbox is read too (it is empty unless the relay is behind): the save records what it leaves.
-        document = await self.collection.find_one({"_id": engineer_id})
-        if document is None:
-            return Loaded(Engineer(engineer_id), 0, frozenset())
+        """Load the engineer; the caller holds the engineer's lock until it saved or gave up."""
+        cache = self._cache if self._cache is not None and self._in_process_guard() else None
+        stored = cache.get(engineer_id) if cache is not None else None
+        if stored is None:
+            # The outbox is read too (it is empty unless the relay is behind): the save records what it leaves.
+            document = await self.collection.find_one({"_id": engineer_id})
+            if document is None:
+                return Loaded(Engineer(engineer_id), 0, frozenset())
+            stored = _stored_from(document)
+            if cache is not None:
+                cache.put(engineer_id, stored)
         return Loaded(
-            engineer_from_document(document),
-            int(document.get("revision", 0)),
-            frozenset(document.get(PROCESSED_FIELD) or ()),
-            tuple(document.get(OUTBOX_FIELD) or ()),
+            engineer_from_document({**stored.fields, "_id": engineer_id}), stored.revision, stored.processed, stored.outbox
         )
+
+    async def preload(self, engineer_ids: Sequence[str]) -> int:
+        """Read the engineers not cached yet in one query and cache them; return how many were read.
+
+        The caller holds the lock of every one of them. Does nothing without the cache, or when
+        ``in_process_guard`` does not hold.
+        """
+        if self._cache is None or not self._in_process_guard():
+            return 0
+        missing = [engineer_id for engineer_id in dict.fromkeys(engineer_ids) if self._cache.get(engineer_id) is None]
+        read = 0
+        for start in range(0, len(missing), PRELOAD_CHUNK):
+            chunk = missing[start : start + PRELOAD_CHUNK]
+            async for document in self.collection.find({"_id": {"$in": chunk}}):
+                self._cache.put(document["_id"], _stored_from(document))
+                read += 1
+        return read
 
     async def save(self, loaded: Loaded, event_id: str | Sequence[str] | None = None) -> bool:
         """Store the aggregate, its recorded events and the applied event ids in one write.
@@ -191,11 +295,13 @@ class EngineerRepository:
                 PROCESSED_FIELD: event_ids,
                 **new_document_outbox(engineer.events),
             }
+            self._forget(engineer.engineer_id)
             try:
                 await self.collection.insert_one(document)
             except DuplicateKeyError:
                 return False
             self._remember_outbox(loaded)
+            self._remember(engineer, _Stored(document, 1, frozenset(event_ids), tuple(document[OUTBOX_FIELD])))
             return True
 
         document_filter: dict[str, Any] = {"_id": engineer.engineer_id}
@@ -218,13 +324,30 @@ class EngineerRepository:
             update["$push"] = {PROCESSED_FIELD: {"$each": event_ids}}
         if self._known is not None:
             self._known.forget(engineer.engineer_id)
-        result = await self.collection.update_one(
-            document_filter, with_trimmed_outbox(update, stored, published, engineer.events)
-        )
+        self._forget(engineer.engineer_id)
+        update = with_trimmed_outbox(update, stored, published, engineer.events)
+        result = await self.collection.update_one(document_filter, update)
         if result.modified_count != 1:
             return False
         self._remember_outbox(loaded, published)
+        self._remember(
+            engineer,
+            _Stored(
+                update["$set"],
+                loaded.revision + 1,
+                loaded.processed | frozenset(event_ids),
+                tuple(outbox_after(update, stored)),
+            ),
+        )
         return True
+
+    def _remember(self, engineer: Engineer, stored: _Stored) -> None:
+        if self._cache is not None and self._in_process_guard():
+            self._cache.put(engineer.engineer_id, stored)
+
+    def _forget(self, engineer_id: str) -> None:
+        if self._cache is not None:
+            self._cache.forget(engineer_id)
 
     def _remember_outbox(self, loaded: Loaded, published: set[str] | frozenset[str] = frozenset()) -> None:
         """Record the stored outbox after a save; only where this process is the only writer."""

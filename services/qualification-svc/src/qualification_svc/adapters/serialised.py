@@ -83,6 +83,8 @@ class SerialisedCollection:
     uses the outbox that the last save left (``KnownOutboxes``) and reads the document only when that
     is not known, so publishing a saved outbox costs one write and no read. The read, when needed,
     runs outside the collection's write lock and does not hold up other engineers' writes.
+    ``before_write`` hears of every write, under the engineer's lock, so caches of the document can
+    drop it.
     """
 
     def __init__(
@@ -91,11 +93,13 @@ class SerialisedCollection:
         locks: KeyedLocks,
         in_process_guard: Callable[[], bool] = lambda: False,
         known: KnownOutboxes | None = None,
+        before_write: Callable[[str], None] = lambda _engineer_id: None,
     ) -> None:
         self._collection = collection
         self._locks = locks
         self._in_process_guard = in_process_guard
         self._known = known
+        self._before_write = before_write
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._collection, name)
@@ -103,6 +107,8 @@ class SerialisedCollection:
     async def update_one(self, document_filter: dict[str, Any], update: dict[str, Any], **kwargs: Any) -> Any:
         document_id = document_filter["_id"]
         async with self._locks.hold(str(document_id)):
+            # Under the lock, so no load of this engineer runs between this and the write.
+            self._before_write(str(document_id))
             rest = {key: value for key, value in document_filter.items() if key != "_id"}
             if kwargs or not self._in_process_guard() or not _supported(rest):
                 return await self._collection.update_one(document_filter, update, **kwargs)

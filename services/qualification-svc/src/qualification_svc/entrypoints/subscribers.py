@@ -32,7 +32,7 @@ CERTIFICATE_BATCH = 200
 """Maximum certificate records handled together. A batch is what the consumer has fetched, and it is
 not held back to fill up."""
 
-ENGINEERS_AT_ONCE = 2
+ENGINEERS_AT_ONCE = 8
 """Engineers of one batch handled side by side, so that one's read overlaps another's write. More did
 not help on FerretDB v1 on SQLite, where writes of one process go one at a time."""
 
@@ -72,6 +72,14 @@ async def handle_certificate_records(
             continue
         # Records keep their order within a partition, and an engineer's events share a partition.
         by_engineer.setdefault(event.payload.engineer_id, []).append((record, event))
+
+    try:
+        await service.preload(list(by_engineer))
+    except asyncio.CancelledError:
+        raise
+    except Exception as error:
+        # Only a saving: each engineer is then read on its own, with retries.
+        log.warning("qualification.preload_failed", error_type=type(error).__name__, error=str(error)[:500])
 
     limit = asyncio.Semaphore(ENGINEERS_AT_ONCE)
 

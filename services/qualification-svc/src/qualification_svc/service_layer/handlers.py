@@ -1,5 +1,6 @@
 """Use cases of qualification-svc: load the engineer, apply the rule, store state and events at once."""
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -182,6 +183,17 @@ class QualificationService:
                 reason = "certificate_revoked" if isinstance(event, CertificateRevoked) else "certificate_expired"
                 return lambda e: e.certificate_ended(p.certificate_id, p.version, reason, now, event)
         return None
+
+    async def preload(self, engineer_ids: Sequence[str]) -> int:
+        """Read the engineers of a batch in one query before their events are applied one by one.
+
+        Every engineer's lock is held for the read, as for any load. Every other holder of an engineer
+        lock takes no second engineer lock, so taking them in sorted order cannot deadlock.
+        """
+        async with contextlib.AsyncExitStack() as held:
+            for engineer_id in sorted(set(engineer_ids)):
+                await held.enter_async_context(self.locks.hold(engineer_id))
+            return await self.repository.preload(engineer_ids)
 
     async def on_certificate_events(self, engineer_id: str, events: Sequence[CertificateEvent]) -> int:
         """Apply certificate events of one engineer, in the given order, with one load and one save.
