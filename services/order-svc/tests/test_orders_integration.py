@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from bangke_contracts.envelope import Event
 from bangke_contracts.identity import EngineerRegistered, EngineerRegisteredPayload
@@ -24,9 +25,10 @@ from bangke_contracts.qualifications import (
     QualificationValidityChanged,
     QualificationValidityChangedPayload,
 )
-from bangke_contracts.topics import IDENTITY_ENGINEERS, ORDERS, QUALIFICATIONS
+from bangke_contracts.topics import IDENTITY_ENGINEERS, ORDERS, QUALIFICATIONS, dead_letter_topic
 from bangke_runtime.clock import china_date
 from harness.kafka_tools import produce_raw, read_topic, record_json
+from order_svc.adapters.eligibility_store import EligibilityStore
 from order_svc.bootstrap import build
 from order_svc.settings import OrderSettings
 from harness.waiting import wait_for
@@ -445,3 +447,44 @@ async def test_pool_and_supervision_lists(scenario: Scenario, clock_file):
         assert (await client.get("/supervision", params={"kind": "missing_evidence"}, headers=other_manager)).json() == []
         filtered = await client.get("/supervision", params={"kind": "missing_evidence", "outlet_id": OTHER_OUTLET}, headers=scenario.dispatcher)
         assert filtered.json() == []
+
+
+async def test_grant_burst_lists_every_engineer(scenario: Scenario, infra, isolation):
+    engineers = [f"eng-burst-{index:02d}" for index in range(24)]
+    grants = [
+        QualificationGranted(
+            producer="qualification-svc",
+            payload=QualificationGrantedPayload(
+                **scenario.ref(engineer_id, SPLIT_AC), valid_until=today_plus(100 + index), score=92,
+                granted_at=datetime.now(UTC),
+            ),
+        )
+        for index, engineer_id in enumerate(engineers)
+    ]
+    topic = isolation.topic_prefix + QUALIFICATIONS
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=50)
+    await producer.start()
+    try:
+        # One fetch's worth: every grant, a malformed record and the first grant again, all in one region.
+        records = [(grant.key().encode(), grant.model_dump_json().encode()) for grant in grants]
+        records[12:12] = [(b"eng-burst-12", b"{not json")]
+        records.append(records[0])
+        sent = [await producer.send(topic, value, key=key) for key, value in records]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+    store = EligibilityStore(scenario.service.runtime.db)
+
+    async def region_listing() -> list[str]:
+        found = await store.eligible("region", SPLIT_AC, REGION, today_plus(1), limit=100)
+        return [item["engineer_id"] for item in found]
+
+    # Engineers synced side by side all reach the one region document, latest validity first.
+    assert await wait_for(lambda: _equals(region_listing(), list(reversed(engineers))))
+    async with scenario.client() as client:
+        order = await scenario.create_order(client, "split_ac_installation", in_days(10))
+        assert sorted(await scenario.eligible_ids(client, order["order_id"])) == engineers
+
+    dead = await read_topic(infra.kafka_bootstrap, dead_letter_topic(topic), expect=1)
+    assert [record.value for record in dead] == [b"{not json"]

@@ -45,6 +45,9 @@ class FakeService:
         self.failing = failing or set()
         self.permanent = permanent
 
+    async def preload(self, engineer_ids: list[str]) -> int:
+        return 0
+
     async def on_certificate_events(self, engineer_id: str, events: list[Any]) -> int:
         ids = [str(event.event_id) for event in events]
         self.calls.append((engineer_id, ids))
