@@ -1,7 +1,7 @@
 """Kafka subscribers of order-svc: qualification and engineer events feed the eligibility projection.
 
 Qualification events arrive in batches: one engineer's events are applied in their Kafka order,
-several engineers side by side, and the offsets are committed once the whole batch is applied. Each
+two engineers side by side, and the offsets are committed once the whole batch is applied. Each
 event is applied exactly as on its own (``projection.on_qualification_event``), and applying it
 again changes nothing, so a batch that comes again after a crash is safe.
 """
@@ -23,8 +23,10 @@ from ..service_layer.context import OrderContext
 QUALIFICATION_BATCH = 200
 """Maximum qualification records handled together, from what the consumer has fetched."""
 
-ENGINEERS_AT_ONCE = 8
-"""Engineers of one batch applied side by side, so that one's reads overlap another's writes."""
+ENGINEERS_AT_ONCE = 2
+"""Engineers of one batch applied side by side, so that one's reads overlap another's writes. On
+FerretDB with 300 engineers, the projection applied 122 events/s with 2 at once, 73 to 108 with 1
+and 63 with 8: more reads beside the writes slowed each write."""
 
 _qualification_event: TypeAdapter[Any] = TypeAdapter(QualificationEvent)
 
