@@ -6,8 +6,8 @@ Measured on this stack: two clients each running 200 ``$inc`` on one document, a
 field, left 147 and 54 instead of 400 and 200. A filter on a revision field does not prevent it,
 because the filter is evaluated on the copy each request read.
 
-So every write that goes through ``runtime.db`` takes the database's write lock in this process when
-the server is FerretDB. That makes single-document writes atomic with respect to each other as long as
+So every write that goes through ``runtime.db`` takes a per-collection lock in this process when the
+server is FerretDB. That makes single-document writes atomic with respect to each other as long as
 one process writes a service's database, which is how the local stack and the tests run
 (``WritePolicy.single_writer``). A filter with ``_id`` plus other conditions costs one round trip:
 the local stack's FerretDB build answers ``_id`` conditions from its index (deploy/local/ferretdb).
@@ -58,11 +58,10 @@ class WritePolicy:
         """True on FerretDB with serialised writes: then this process is the only writer of its
         database, and a document cannot change between a read and a write made under one lock."""
         self.listeners: list[WriteListener] = []
-        # One lock for the whole database, not one per collection: FerretDB keeps a database in one
-        # SQLite file, and concurrent writers there wait on SQLite's lock by sleeping and retrying.
-        # Measured with order-svc's projection, whose writes spread over many collections: eight
-        # events at once with a lock per collection did 34 events/s, one at a time 92.
-        self.write_lock = asyncio.Lock()
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def lock(self, collection: str) -> asyncio.Lock:
+        return self._locks.setdefault(collection, asyncio.Lock())
 
     def notify(self, collection: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         for listener in self.listeners:
@@ -70,7 +69,7 @@ class WritePolicy:
 
 
 class SerialisedCollection:
-    """An AsyncCollection whose writes take the database's write lock; everything else passes through."""
+    """An AsyncCollection whose writes take the collection's lock; everything else passes through."""
 
     def __init__(self, collection: AsyncCollection, policy: WritePolicy) -> None:
         self._collection = collection
@@ -89,7 +88,7 @@ class SerialisedCollection:
 
         async def write(*args: Any, **kwargs: Any) -> Any:
             if policy.serialise:
-                async with policy.write_lock:
+                async with policy.lock(collection_name):
                     result = await attribute(*args, **kwargs)
             else:
                 result = await attribute(*args, **kwargs)

@@ -1,9 +1,10 @@
 """Kafka subscribers of order-svc: qualification and engineer events feed the eligibility projection.
 
-Qualification events are handled one at a time. A batch subscriber applying two engineers at once
-was tried and dropped. Applying the projection directly, two at once did 122 events/s and one at a
-time 73 to 108, but in make bench at 50 events/s on a clean stack the eligibility hop took p50 8.8 s
-and p99 14.7 s with it, against 3.7 s and 8.5 s without.
+Qualification events are handled one at a time. Measured with make bench at 50 events/s on a clean
+stack, eligibility hop p50 / p99: one at a time, 5.2 s / 8.3 s. Tried and dropped: a batch subscriber
+with two engineers at once under one write lock per database, 8.8 s / 14.7 s. One at a time under
+that database lock, 9.8 s / 14.2 s. So the database lock was the loss, not the batches, but the
+batches alone were not measured on the stack.
 """
 
 from bangke_contracts.identity import EngineerEvent

@@ -82,7 +82,7 @@ class SerialisedCollection:
     document in this process holds that lock, so the check stays true until the write. The check
     uses the outbox that the last save left (``KnownOutboxes``) and reads the document only when that
     is not known, so publishing a saved outbox costs one write and no read. The read, when needed,
-    runs outside the database's write lock and does not hold up other engineers' writes.
+    runs outside the collection's write lock and does not hold up other engineers' writes.
     ``before_write`` hears of every write, under the engineer's lock, so caches of the document can
     drop it.
     """
