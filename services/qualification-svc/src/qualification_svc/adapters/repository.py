@@ -26,6 +26,7 @@ from pymongo.errors import DuplicateKeyError
 from bangke_runtime.idempotency import PROCESSED_FIELD, mark_processed, not_processed
 from bangke_runtime.outbox import (
     OUTBOX_FIELD,
+    PENDING_FIELD,
     new_document_outbox,
     outbox_after,
     outbox_unchanged,
@@ -57,7 +58,7 @@ class _Stored:
     """The stored document of one engineer, reduced to what a load needs."""
 
     fields: dict[str, Any]
-    """The state fields (``state_fields``), or the whole document as read."""
+    """The state fields (``state_fields``), with ``_id`` when read from the database."""
     revision: int
     processed: frozenset[str]
     outbox: tuple[dict[str, Any], ...]
@@ -97,9 +98,17 @@ class EngineerCache:
         return len(self._stored)
 
 
+_NOT_STATE = frozenset({PROCESSED_FIELD, OUTBOX_FIELD, PENDING_FIELD, "revision"})
+
+
+def _state_of(document: dict[str, Any]) -> dict[str, Any]:
+    """Return the document without the fields that ``_Stored`` keeps apart, so the cache holds each once."""
+    return {key: value for key, value in document.items() if key not in _NOT_STATE}
+
+
 def _stored_from(document: dict[str, Any]) -> _Stored:
     return _Stored(
-        document,
+        _state_of(document),
         int(document.get("revision", 0)),
         frozenset(document.get(PROCESSED_FIELD) or ()),
         tuple(document.get(OUTBOX_FIELD) or ()),
@@ -301,7 +310,7 @@ class EngineerRepository:
             except DuplicateKeyError:
                 return False
             self._remember_outbox(loaded)
-            self._remember(engineer, _Stored(document, 1, frozenset(event_ids), tuple(document[OUTBOX_FIELD])))
+            self._remember(engineer, _stored_from(document))
             return True
 
         document_filter: dict[str, Any] = {"_id": engineer.engineer_id}
@@ -333,7 +342,7 @@ class EngineerRepository:
         self._remember(
             engineer,
             _Stored(
-                update["$set"],
+                _state_of(update["$set"]),
                 loaded.revision + 1,
                 loaded.processed | frozenset(event_ids),
                 tuple(outbox_after(update, stored)),
