@@ -102,7 +102,7 @@ _NOT_STATE = frozenset({PROCESSED_FIELD, OUTBOX_FIELD, PENDING_FIELD, "revision"
 
 
 def _state_of(document: dict[str, Any]) -> dict[str, Any]:
-    """Return the document without the fields that ``_Stored`` keeps apart, so the cache holds each once."""
+    """Return the document without the fields that ``_Stored`` keeps apart, so the cache stores each once."""
     return {key: value for key, value in document.items() if key not in _NOT_STATE}
 
 
