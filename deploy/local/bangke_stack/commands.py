@@ -158,6 +158,15 @@ def _start_parts(layout: Layout, parts: Sequence[Part], options: Options, echo: 
     return failures
 
 
+def _topic_failures(echo: Echo) -> list[str]:
+    """Create the Kafka topics; return the failure message in a list, or an empty list."""
+    try:
+        _create_topics(echo)
+    except StackError as error:
+        return [str(error)]
+    return []
+
+
 def _create_topics(echo: Echo) -> None:
     deadline = time.monotonic() + TOPICS_TIMEOUT_S
     while True:
@@ -198,10 +207,7 @@ def up(options: Options, layout: Layout | None = None, echo: Echo = print) -> in
         echo("starting infrastructure and gateway")
         failures = _start_parts(layout, (*INFRA_PARTS, GATEWAY_PART), options, echo)
         if not failures:
-            try:
-                _create_topics(echo)
-            except StackError as error:
-                failures.append(str(error))
+            failures = _topic_failures(echo)
         if failures:
             echo("\n".join(failures))
             echo("infrastructure is not ready, so the services were not started; `make down` stops what did start")
@@ -309,10 +315,7 @@ def restart(part_name: str, options: Options | None = None, layout: Layout | Non
             echo(f"  {part.name}: {outcome} (pid {record.pid})")
         failures = _start_parts(layout, (part,), options or Options(), echo)
         if not failures and part.name == "kafka":
-            try:
-                _create_topics(echo)
-            except StackError as error:
-                failures.append(str(error))
+            failures = _topic_failures(echo)
     if failures:
         echo("\n".join(failures))
         return 1

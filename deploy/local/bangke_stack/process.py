@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bangke_stack.supervisor import START_MARKER, start_ticks
+
 STOP_GRACE_S = 20.0
 
 
@@ -24,19 +26,6 @@ class PidRecord:
     start_ticks: int
 
 
-def _start_ticks(pid: int) -> int | None:
-    """Return the start time of ``pid`` in clock ticks since boot, or None when it does not exist."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    # The command name (field 2) may contain spaces and parentheses, so split after its last ")".
-    fields = stat[stat.rindex(")") + 2 :].split()
-    if fields[0] == "Z":
-        return None
-    return int(fields[19])
-
-
 def read_pid(pid_file: Path) -> PidRecord | None:
     """Return the live process recorded in ``pid_file``; remove the file when that process is gone."""
     try:
@@ -44,7 +33,7 @@ def read_pid(pid_file: Path) -> PidRecord | None:
         record = PidRecord(int(pid_text), int(ticks_text))
     except (FileNotFoundError, ValueError):
         return None
-    if _start_ticks(record.pid) != record.start_ticks:
+    if start_ticks(record.pid) != record.start_ticks:
         pid_file.unlink(missing_ok=True)
         return None
     return record
@@ -61,7 +50,7 @@ def read_supervisor_state(state_file: Path) -> dict | None:
     except (FileNotFoundError, ValueError):
         return None
     pid, ticks = state.get("child_pid"), state.get("child_start_ticks")
-    alive = pid is not None and ticks is not None and _start_ticks(pid) == ticks
+    alive = pid is not None and ticks is not None and start_ticks(pid) == ticks
     state["child"] = PidRecord(pid, ticks) if alive else None
     return state
 
@@ -83,7 +72,7 @@ def spawn(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    ticks = _start_ticks(proc.pid)
+    ticks = start_ticks(proc.pid)
     pid_file.write_text(f"{proc.pid} {ticks if ticks is not None else 0}\n")
     return proc
 
@@ -109,7 +98,7 @@ def stop_all(records: Mapping[str, PidRecord], grace_s: float = STOP_GRACE_S) ->
     pending = dict(records)
     while pending and time.monotonic() < deadline:
         for name, record in list(pending.items()):
-            if _start_ticks(record.pid) != record.start_ticks:
+            if start_ticks(record.pid) != record.start_ticks:
                 outcome[name] = "stopped"
                 del pending[name]
         time.sleep(0.2)
@@ -153,8 +142,6 @@ def port_owner(port: int) -> str | None:
         return "unknown process"
     return f"{match.group(1)} pid {match.group(2)}"
 
-
-START_MARKER = "=== "
 
 
 def tail(path: Path, lines: int = 30, since_last_start: bool = False) -> str:

@@ -30,7 +30,8 @@ import sys
 import time
 from pathlib import Path
 
-START_MARKER = "=== "  # equal to process.START_MARKER, where a failure report starts
+START_MARKER = "=== "
+"""Begins the line of each start in a part's log; a failure report shows the log from the last one."""
 
 
 def start_ticks(pid: int) -> int | None:
@@ -39,6 +40,7 @@ def start_ticks(pid: int) -> int | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
+    # The command name (field 2) may contain spaces and parentheses, so split after its last ")".
     fields = stat[stat.rindex(")") + 2 :].split()
     if fields[0] == "Z":
         return None

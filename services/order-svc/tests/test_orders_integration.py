@@ -480,7 +480,7 @@ async def test_grant_burst_lists_every_engineer(scenario: Scenario, infra, isola
         found = await store.eligible("region", SPLIT_AC, REGION, today_plus(1), limit=100)
         return [item["engineer_id"] for item in found]
 
-    # Engineers synced side by side all reach the one region document, latest validity first.
+    # Every engineer reaches the one region document, latest validity first.
     assert await wait_for(lambda: _equals(region_listing(), list(reversed(engineers))))
     async with scenario.client() as client:
         order = await scenario.create_order(client, "split_ac_installation", in_days(10))

@@ -97,16 +97,24 @@ def matching_and_missing(tasks):
     return [make_record(certificate_number=task.number) for task in tasks[:-1]]
 
 
+async def run_crashing(monkeypatch, collection, method: str, check) -> dict:
+    """Run ``check`` with ``collection.method`` dying as a killed process would; return the summary."""
+
+    async def crash(*args, **kwargs):
+        raise SimulatedCrash(f"process died at {collection.name}.{method}")
+
+    monkeypatch.setattr(collection, method, crash, raising=False)
+    try:
+        return await check.run(CHECK_AT)
+    finally:
+        monkeypatch.undo()
+
+
 async def test_crash_before_results_checks_again(repository, monkeypatch):
     tasks = await seed_awaiting(repository, 5)
     registry = CountingRegistry(matching_and_missing(tasks))
 
-    async def crash(*args, **kwargs):
-        raise SimulatedCrash("process died after the intent insert")
-
-    monkeypatch.setattr(repository.results, "insert_many", crash, raising=False)
-    first = await make_check(repository, registry).run(CHECK_AT)
-    monkeypatch.undo()
+    first = await run_crashing(monkeypatch, repository.results, "insert_many", make_check(repository, registry))
 
     # Nothing took effect: the tasks still await the check, no event is out, three intents wait.
     assert first["failed"] == 5
@@ -146,12 +154,9 @@ async def test_crash_after_results_publishes_events_once(repository, monkeypatch
     tasks = await seed_awaiting(repository, 3)
     registry = CountingRegistry(matching_and_missing(tasks))
 
-    async def crash(*args, **kwargs):
-        raise SimulatedCrash("process died after the result documents")
-
-    monkeypatch.setattr(repository.batches, "insert_one", crash, raising=False)
-    first = await make_check(repository, registry, batch_size=10).run(CHECK_AT)
-    monkeypatch.undo()
+    first = await run_crashing(
+        monkeypatch, repository.batches, "insert_one", make_check(repository, registry, batch_size=10)
+    )
 
     # The results are in, so the tasks read as checked, but their events are not in any outbox yet.
     assert first["failed"] == 3
@@ -184,12 +189,7 @@ async def test_crash_after_results_publishes_events_once(repository, monkeypatch
 async def test_recovery_after_spot_check_rebuilds_registry_events(repository, monkeypatch):
     tasks = await seed_awaiting(repository, 1)
 
-    async def crash(*args, **kwargs):
-        raise SimulatedCrash("process died after the result documents")
-
-    monkeypatch.setattr(repository.batches, "insert_one", crash, raising=False)
-    await make_check(repository, CountingRegistry([])).run(CHECK_AT)
-    monkeypatch.undo()
+    await run_crashing(monkeypatch, repository.batches, "insert_one", make_check(repository, CountingRegistry([])))
     # A training manager rejects the not-found certificate before the service restarts.
     task = await repository.get(tasks[0].review_id)
     task.reject(Reviewer("trainer-1", "training_manager", region_id=REGION), "照片模糊", CHECK_AT + timedelta(days=1))

@@ -26,7 +26,7 @@ def build(settings: QualificationSettings | None = None) -> tuple[Runtime, FastA
         return runtime.write_policy.single_writer
 
     known = KnownOutboxes()
-    # Only while in_process_guard holds: then loads read this instead of the database.
+    # Used only while in_process_guard is true: loads then read this instead of the database.
     cache = EngineerCache(settings.engineer_cache_size)
     # Published outbox entries are removed by the engineer's next save, or by the relay once it is
     # quiet (lazy clearing): most certificate events then cost one write instead of two.

@@ -163,10 +163,6 @@ class EligibilityStore:
         # One engineer's syncs run one at a time, so an older read never overwrites a newer entry.
         # Striped by engineer id: events of one engineer arrive on two topics, handled concurrently.
         self._locks = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
-        # One region document's updates run one at a time in this process, so engineers synced side
-        # by side do not spend compare-and-set attempts on each other. The version check stays for
-        # other processes.
-        self._region_locks = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
 
     def _lock(self, engineer_id: str) -> asyncio.Lock:
         return self._locks[zlib.crc32(engineer_id.encode()) % LOCK_STRIPES]
@@ -244,14 +240,8 @@ class EligibilityStore:
         A compare-and-set on ``version``: a concurrent change of the same region makes the write match
         nothing, and the whole step runs again on what is now stored.
         """
-        document_id = scope_id(qualification_type, region_id)
-        async with self._region_locks[zlib.crc32(document_id.encode()) % LOCK_STRIPES]:
-            await self._update_region_document(document_id, engineer_id, qualification_type, outlet_id, region_id, value)
-
-    async def _update_region_document(
-        self, document_id: str, engineer_id: str, qualification_type: str, outlet_id: str, region_id: str, value: str | None
-    ) -> None:
         regions = self._db[region_collection(region_id)]
+        document_id = scope_id(qualification_type, region_id)
         key = holder_key(engineer_id)
         for _ in range(CAS_ATTEMPTS):
             document = await regions.find_one({"_id": document_id})

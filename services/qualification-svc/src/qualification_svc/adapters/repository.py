@@ -256,7 +256,7 @@ class EngineerRepository:
         await self.collection.create_index("next_lapse_check")
 
     async def load(self, engineer_id: str) -> Loaded:
-        """Load the engineer; the caller holds the engineer's lock until it saved or gave up."""
+        """Load the engineer. The caller holds the engineer's lock until it has saved or given up."""
         cache = self._cache if self._cache is not None and self._in_process_guard() else None
         stored = cache.get(engineer_id) if cache is not None else None
         if stored is None:

@@ -187,8 +187,9 @@ class QualificationService:
     async def preload(self, engineer_ids: Sequence[str]) -> int:
         """Read the engineers of a batch in one query before their events are applied one by one.
 
-        Every engineer's lock is held for the read, as for any load. Every other holder of an engineer
-        lock takes no second engineer lock, so taking them in sorted order cannot deadlock.
+        Every engineer's lock is held for the read, as for any load. Taking them in sorted order cannot
+        deadlock because the use cases and the outbox relay each hold one engineer lock at a time.
+        NOTE: nothing enforces that; a second place that holds several must take them in sorted order too.
         """
         async with contextlib.AsyncExitStack() as held:
             for engineer_id in sorted(set(engineer_ids)):
