@@ -56,10 +56,10 @@ build_kafka() {
         --build-arg "JRE_IMAGE=$BANGKE_IMAGE_JRE"
 }
 
-# The FerretDB build: its version and the digest of the patch applied to its source. The local stack
-# names its binary the same way in .stack/bin/ferretdb.version.
-FERRETDB_PATCH="$REPO_ROOT/deploy/local/ferretdb/sqlite-id-index.patch"
-FERRETDB_BUILD="$FERRETDB_VERSION+$(sha256sum "$FERRETDB_PATCH" | cut -c1-12)"
+# The FerretDB build: its version and the digest of the patches applied to its source, in name order.
+# The local stack names its binary the same way in .stack/bin/ferretdb.version.
+FERRETDB_PATCHES=("$REPO_ROOT"/deploy/local/ferretdb/*.patch)
+FERRETDB_BUILD="$FERRETDB_VERSION+$(cat "${FERRETDB_PATCHES[@]}" | sha256sum | cut -c1-12)"
 
 # True when the binary is static and its stamp names this build.
 is_current_ferretdb() {
@@ -94,7 +94,10 @@ ferretdb_binary() {
     cp -r "$cache/." "$source/"
     chmod -R u+w "$source"
     echo "$FERRETDB_VERSION" >"$source/build/version/version.txt"
-    patch -d "$source" -p1 --forward --batch -i "$FERRETDB_PATCH" >&2
+    local patch_file
+    for patch_file in "${FERRETDB_PATCHES[@]}"; do
+        patch -d "$source" -p1 --forward --batch -i "$patch_file" >&2
+    done
     (cd "$source" && CGO_ENABLED=0 go build -trimpath -o "$own" ./cmd/ferretdb >&2)
     echo "$FERRETDB_BUILD" >"$own.version"
     rm -rf "$source"

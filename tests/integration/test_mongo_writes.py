@@ -7,8 +7,10 @@ collection so that a use case's write and the outbox relay's write never overwri
 import asyncio
 
 import pytest
+from pymongo.errors import WriteError
 
 from bangke_runtime.outbox import new_document_outbox, with_outbox
+from bangke_runtime.serialised import GroupedWriteFailed
 from harness.kafka_tools import read_topic, record_json
 from harness.probe_service import ProbeSettings, build, score_event
 from harness.waiting import wait_for
@@ -70,3 +72,52 @@ async def test_hinted_outbox_published_without_scan(start_service, infra, isolat
 
     records = await read_topic(infra.kafka_bootstrap, isolation.topic_prefix + "exams.v1", expect=1, timeout_s=10)
     assert [record_json(r)["event_id"] for r in records] == [str(event.event_id)]
+
+
+async def test_updates_by_id_share_bulk_writes(start_service):
+    probe = await start_service(build, ProbeSettings)
+    assert probe.runtime.write_policy.single_writer, "the test FerretDB runs with serialised writes"
+    counters = probe.runtime.db["grouped"]
+    await counters.insert_many([{"_id": f"g{index}", "n": 0, "log": []} for index in range(40)])
+    bulks = 0
+    send = counters.unwrapped.database.command
+
+    async def counted(*args, **kwargs):
+        nonlocal bulks
+        bulks += 1
+        return await send(*args, **kwargs)
+
+    counters.unwrapped.database.command = counted
+    # Three rounds per document, each with its step number, all started at once.
+    calls = [counters.update_by_id(f"g{index}", {"$inc": {"n": 1}, "$push": {"log": step}}) for step in range(3) for index in range(40)]
+    calls.append(counters.update_by_id("missing", {"$inc": {"n": 1}}))
+
+    results = await asyncio.gather(*calls)
+
+    assert results == [True] * 120 + [False]
+    assert bulks < 20, f"{bulks} bulk writes for 121 updates"
+    async for document in counters.find({}):
+        assert (document["n"], document["log"]) == (3, [0, 1, 2]), document
+    assert await counters.find_one({"_id": "missing"}) is None
+
+
+async def test_failed_grouped_update_retried_alone(start_service):
+    probe = await start_service(build, ProbeSettings)
+    counters = probe.runtime.db["grouped_errors"]
+    await counters.insert_many([{"_id": "a", "n": 0}, {"_id": "text", "n": "not a number"}, {"_id": "b", "n": 0}])
+    ids = ["a", "text", "b"]
+
+    first = await asyncio.gather(*(counters.update_by_id(i, {"$inc": {"n": 1}}) for i in ids), return_exceptions=True)
+
+    # Sent together, so which of them were applied is unknown: all three fail.
+    assert all(isinstance(result, GroupedWriteFailed) for result in first), first
+    # The retries go one by one: only the document that cannot take the update fails, and it fails alone.
+    retried = await asyncio.gather(*(counters.update_by_id(i, {"$set": {f"retried_{i}": True}, "$inc": {"n": 1}}) for i in ids), return_exceptions=True)
+    assert retried[0] is True
+    assert retried[2] is True
+    assert isinstance(retried[1], WriteError)
+    stored = {document["_id"]: document async for document in counters.find({})}
+    assert stored["text"]["n"] == "not a number"
+    assert "retried_text" not in stored["text"]
+    assert stored["a"]["retried_a"]
+    assert stored["b"]["retried_b"]

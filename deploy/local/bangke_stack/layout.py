@@ -14,8 +14,8 @@ HOST = "127.0.0.1"
 KAFKA_VERSION = "4.1.1"
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_VERSION = "v1.24.2"
-# Applied to FerretDB's source before it is built; see the patch and deploy/local/README.md.
-FERRETDB_PATCH = REPO_ROOT / "deploy" / "local" / "ferretdb" / "sqlite-id-index.patch"
+# Applied in name order to FerretDB's source before it is built; see each patch and deploy/local/README.md.
+FERRETDB_PATCHES = sorted((REPO_ROOT / "deploy" / "local" / "ferretdb").glob("*.patch"))
 VERSITYGW_MODULE = "github.com/versity/versitygw"
 VERSITYGW_VERSION = "v1.8.0"
 

@@ -31,6 +31,10 @@ class RecordingCollection:
         self.updates.append((document_filter, update))
         return UpdateResult({"n": 1, "nModified": 1, "ok": 1.0}, acknowledged=True)
 
+    async def update_by_id(self, document_id: str, update: dict[str, Any]) -> bool:
+        self.updates.append(({"_id": document_id}, update))
+        return True
+
 
 def repository(published: set[str], guard: bool) -> tuple[EngineerRepository, RecordingCollection, KnownOutboxes]:
     collection, known = RecordingCollection(), KnownOutboxes()
@@ -110,10 +114,10 @@ async def test_cache_dropped_after_a_failed_save() -> None:
     repo, collection = cached_repository(guard=True)
     loaded = await repo.load("eng-1")
 
-    async def conflict(_filter: dict[str, Any], _update: dict[str, Any]) -> UpdateResult:
-        return UpdateResult({"n": 0, "nModified": 0, "ok": 1.0}, acknowledged=True)
+    async def gone(_document_id: str, _update: dict[str, Any]) -> bool:
+        return False
 
-    collection.update_one = conflict  # type: ignore[method-assign]
+    collection.update_by_id = gone  # type: ignore[method-assign]
     assert not await repo.save(loaded, "in-1")
     await repo.load("eng-1")
 

@@ -15,6 +15,11 @@ the local stack's FerretDB build answers ``_id`` conditions from its index (depl
 NOTE: several replicas of one service on FerretDB v1 could still lose updates. Production runs on a
 MongoDB replica set, where each single-document update is atomic and the lock is switched off.
 
+Updates by ``_id`` alone (``update_by_id``) are also sent together when a service is the only writer:
+the calls that wait for the lock while a write is in flight go out as one ordered ``update`` command
+when it is free. FerretDB applies the statements of a bulk one by one too, but a bulk of 8 to 50 updates by
+``_id`` ran at 1,600 to 1,900 updates/s on this stack where one update at a time ran at 1,150/s.
+
 The wrapper also tells the outbox relay which document received new events, and which events (the
 update or the inserted document carries them): FerretDB v1 on SQLite evaluates every filter except
 an ``_id`` equality by scanning the collection, so the relay publishes what the write handed over
@@ -23,12 +28,17 @@ announced, so the relay never publishes events that were not stored.
 """
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.results import UpdateResult
+
+log = structlog.get_logger()
 
 WRITE_METHODS = frozenset(
     {
@@ -48,6 +58,28 @@ WRITE_METHODS = frozenset(
 
 WriteListener = Callable[[str, str, tuple[Any, ...], dict[str, Any]], None]
 
+GROUP_LIMIT = 64
+"""Maximum updates sent in one ``update`` command. Unpatched, FerretDB 1.24 never returned from an update
+command of 100 or more statements (the local stack's build is patched, deploy/local/ferretdb)."""
+
+
+SUSPECTS_KEPT = 10_000
+"""Documents remembered as being in a failed grouped update; the oldest are forgotten beyond this."""
+
+
+class GroupedWriteFailed(Exception):
+    """An ``update`` command of several updates by ``_id`` failed; each of them may have been applied."""
+
+    def __init__(self, collection: str, statements: int, write_errors: Any) -> None:
+        super().__init__(f"grouped update of {statements} documents in {collection} failed: {write_errors!r}"[:500])
+
+
+@dataclass(slots=True)
+class _GroupedUpdate:
+    document_id: Any
+    update: dict[str, Any]
+    done: "asyncio.Future[bool]"
+
 
 class WritePolicy:
     """Whether writes are serialised, and who hears about them."""
@@ -59,9 +91,36 @@ class WritePolicy:
         database, and a document cannot change between a read and a write made under one lock."""
         self.listeners: list[WriteListener] = []
         self._locks: dict[str, asyncio.Lock] = {}
+        self._waiting: dict[str, list[_GroupedUpdate]] = {}
+        self._flushes: set[asyncio.Task[None]] = set()
+        self._suspects: OrderedDict[tuple[str, Any], None] = OrderedDict()
 
     def lock(self, collection: str) -> asyncio.Lock:
         return self._locks.setdefault(collection, asyncio.Lock())
+
+    def waiting(self, collection: str) -> list[_GroupedUpdate]:
+        """Return the updates by ``_id`` of ``collection`` not sent yet, oldest first."""
+        return self._waiting.setdefault(collection, [])
+
+    def suspect(self, collection: str, document_ids: list[Any]) -> None:
+        """Remember documents whose grouped update failed: their next update is sent alone."""
+        for document_id in document_ids:
+            self._suspects[(collection, document_id)] = None
+        while len(self._suspects) > SUSPECTS_KEPT:
+            self._suspects.popitem(last=False)
+
+    def cleared_suspect(self, collection: str, document_id: Any) -> bool:
+        """Return True once for a document remembered by ``suspect``."""
+        try:
+            del self._suspects[(collection, document_id)]
+        except (KeyError, TypeError):
+            return False
+        return True
+
+    def keep(self, task: "asyncio.Task[None]") -> None:
+        """Hold a reference to a flush task until it ends, so it is not garbage-collected mid-write."""
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
 
     def notify(self, collection: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         for listener in self.listeners:
@@ -98,11 +157,100 @@ class SerialisedCollection:
 
         return write
 
+    async def update_by_id(self, document_id: Any, update: dict[str, Any]) -> bool:
+        """Apply ``update`` to the document whose ``_id`` is ``document_id``; return whether it exists.
+
+        With ``single_writer`` the call joins the other updates by ``_id`` of this collection that wait
+        for its lock, and they are sent as one ordered ``update`` command, in the order of the calls.
+        Nothing but this process writes the collection then, so a document that exists after the
+        command existed during it. Otherwise, and for a document whose last grouped update failed, it
+        is one ``update_one``. A call cancelled before its command is sent is not sent.
+
+        Raises ``GroupedWriteFailed`` when the command of several updates failed: FerretDB 1.24 then
+        reports a wrong statement index and no count, so each update of it may or may not have been
+        applied, as with an ``update_one`` that lost its connection. The caller reads the document
+        again and retries. The next update of each of those documents is sent alone, so one failing
+        update does not fail its neighbours again.
+        """
+        policy = self._policy
+        name = self._collection.name
+        if not policy.single_writer or policy.cleared_suspect(name, document_id):
+            result = await self.update_one({"_id": document_id}, update)
+            return bool(result.matched_count)
+        waiting = policy.waiting(name)
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        waiting.append(_GroupedUpdate(document_id, update, done))
+        if len(waiting) == 1:
+            policy.keep(asyncio.create_task(self._send_waiting()))
+        return await done
+
+    async def _send_waiting(self) -> None:
+        """Send the waiting updates by ``_id`` in commands under the collection's lock, until none wait."""
+        name = self._collection.name
+        waiting = self._policy.waiting(name)
+        group: list[_GroupedUpdate] = []
+        try:
+            async with self._policy.lock(name):
+                while waiting:
+                    group = [item for item in waiting[:GROUP_LIMIT] if not item.done.cancelled()]
+                    del waiting[:GROUP_LIMIT]
+                    if group:
+                        await self._send_group(group)
+        except BaseException as error:
+            # Cancelled at shutdown, or the look-up after a partial match failed: no call waits forever.
+            for item in [*group, *waiting]:
+                _settle(item, error if isinstance(error, Exception) else ConnectionAbortedError("write cancelled"))
+            waiting.clear()
+            if not isinstance(error, Exception):
+                raise
+
+    async def _send_group(self, group: list[_GroupedUpdate]) -> None:
+        """Send one ``update`` command with the group's updates and settle each call's future."""
+        name = self._collection.name
+        try:
+            if len(group) == 1:
+                matched = (await self._collection.update_one({"_id": group[0].document_id}, group[0].update)).matched_count
+            else:
+                statements = [{"q": {"_id": item.document_id}, "u": item.update} for item in group]
+                reply = await self._collection.database.command({"update": name, "updates": statements, "ordered": True})
+                if reply.get("writeErrors") or "n" not in reply:
+                    raise GroupedWriteFailed(name, len(group), reply.get("writeErrors"))
+                matched = reply["n"]
+        except Exception as error:
+            log.warning(
+                "mongo.grouped_update_failed", collection=name, documents=len(group),
+                error_type=type(error).__name__, error=str(error)[:500],
+            )
+            if len(group) > 1:
+                self._policy.suspect(name, [item.document_id for item in group])
+            for item in group:
+                _settle(item, error)
+            return
+        found = {item.document_id for item in group}
+        if matched < len(group):
+            # Fewer matched than sent: the documents that exist now are the ones that matched.
+            cursor = self._collection.find({"_id": {"$in": list(found)}}, {"_id": 1})
+            found = {document["_id"] async for document in cursor}
+        for item in group:
+            exists = item.document_id in found
+            if exists:
+                self._policy.notify(name, "update_one", ({"_id": item.document_id}, item.update), {})
+            _settle(item, exists)
+
     def __getitem__(self, name: str) -> "SerialisedCollection":
         return SerialisedCollection(self._collection[name], self._policy)
 
     def __repr__(self) -> str:
         return f"SerialisedCollection({self._collection.full_name})"
+
+
+def _settle(item: _GroupedUpdate, outcome: bool | BaseException) -> None:
+    if item.done.done():
+        return
+    if isinstance(outcome, BaseException):
+        item.done.set_exception(outcome)
+    else:
+        item.done.set_result(outcome)
 
 
 def _changed_nothing(result: Any) -> bool:

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -32,6 +31,7 @@ from bangke_runtime.outbox import (
     outbox_unchanged,
     with_trimmed_outbox,
 )
+from bangke_runtime.serialised import SerialisedCollection
 
 from .serialised import KnownOutboxes
 from ..domain.model import Engineer, ExamResult, Qualification, Status
@@ -238,7 +238,8 @@ class EngineerRepository:
         published: PublishedIds = lambda _engineer_id: set(),
         cache: EngineerCache | None = None,
     ) -> None:
-        self.collection: AsyncCollection = db[COLLECTION]
+        # The runtime's SerialisedCollection: its update_by_id sends concurrent saves in one bulk write.
+        self.collection: SerialisedCollection = db[COLLECTION]  # type: ignore[assignment]
         self._in_process_guard = in_process_guard
         self._known = known
         self._published = published
@@ -335,8 +336,11 @@ class EngineerRepository:
             self._known.forget(engineer.engineer_id)
         self._forget(engineer.engineer_id)
         update = with_trimmed_outbox(update, stored, published, engineer.events)
-        result = await self.collection.update_one(document_filter, update)
-        if result.modified_count != 1:
+        if len(document_filter) == 1:
+            # By _id alone (this process is the only writer): concurrent saves share one bulk write.
+            if not await self.collection.update_by_id(engineer.engineer_id, update):
+                return False
+        elif (await self.collection.update_one(document_filter, update)).modified_count != 1:
             return False
         self._remember_outbox(loaded, published)
         self._remember(

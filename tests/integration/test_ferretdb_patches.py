@@ -1,4 +1,4 @@
-"""The patched FerretDB build finds documents by ``_id`` through its index.
+"""The patched FerretDB build: finds documents by ``_id`` through its index, and answers long updates.
 
 Unpatched, FerretDB v1.24.2 on SQLite compares ``_ferretdb_sjson->'$._id'`` while its ``_id`` index is
 built on ``_ferretdb_sjson->"_id"``; SQLite matches index expressions by their text, so every read,
@@ -6,10 +6,15 @@ update and delete by ``_id`` scanned the whole table. The patch in deploy/local/
 the same way, narrows a filter that contains an ``_id`` equality beside other conditions, and serves an
 ``_id`` ``$in`` of up to 1,000 strings or ObjectIds from the index. These tests read SQLite's query
 plan through ``explain`` and check that every condition still applies.
+
+Unpatched, an ``update`` command of 100 or more statements never returned: each statement's query kept
+one of the database's 100 SQLite connections until the command ended.
 """
 
+import asyncio
+
 import pytest
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, UpdateOne
 
 pytestmark = pytest.mark.integration
 
@@ -75,3 +80,16 @@ async def test_other_conditions_beside_id_still_apply(collection):
     assert deleted.deleted_count == 1
     assert await collection.find_one({"_id": "d7"}) == {"_id": "d7", "n": 107}
     assert await collection.count_documents({}) == 39
+
+
+async def test_update_command_of_many_statements_returns(collection):
+    await collection.insert_many([{"_id": f"bulk{index}", "n": 0} for index in range(150)])
+    updates = [UpdateOne({"_id": f"bulk{index}"}, {"$inc": {"n": 1}}) for index in range(150)]
+    updates.append(UpdateOne({"_id": "bulk0"}, {"$inc": {"n": 1}}))
+
+    # Unpatched, this waits forever; 30 s is far above the 0.1 s it takes.
+    result = await asyncio.wait_for(collection.bulk_write(updates, ordered=True), timeout=30)
+
+    assert (result.matched_count, result.modified_count) == (151, 151)
+    counts = {document["_id"]: document["n"] async for document in collection.find({"_id": {"$in": ["bulk0", "bulk149"]}})}
+    assert counts == {"bulk0": 2, "bulk149": 1}
