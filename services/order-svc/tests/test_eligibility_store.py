@@ -11,7 +11,14 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from bangke_runtime.serialised import SerialisedDatabase, WritePolicy, is_ferretdb
-from order_svc.adapters.eligibility_store import EligibilityStore, holder_key, outlet_collection, region_collection, scope_id
+from order_svc.adapters.eligibility_store import (
+    AreaChanges,
+    EligibilityStore,
+    holder_key,
+    outlet_collection,
+    region_collection,
+    scope_id,
+)
 from order_svc.domain.eligibility import Holding, HoldingStatus
 
 pytestmark = pytest.mark.integration
@@ -73,6 +80,33 @@ async def test_listings_follow_every_change(db):
         assert await listing(store, "region", REGION, last_day, 10) == expected(model, "region", REGION, last_day, 3)
         for outlet in OUTLETS_OF_REGION:
             assert await listing(store, "outlet", outlet, last_day, 10) == expected(model, "outlet", outlet, last_day, 10)
+
+
+async def test_batched_changes_match_listings(db):
+    # Like a batch of events: several engineers change, some twice, and the entries are written once.
+    store = EligibilityStore(db, shortlist_size=3)
+    rng = random.Random(11)
+    model: dict[str, Holding] = {}
+    engineers = [f"eng.{n}" for n in range(12)]
+    step = 0
+    for batch in range(8):
+        changes = AreaChanges()
+        for _ in range(rng.randint(1, 8)):
+            step += 1
+            engineer_id = rng.choice(engineers)
+            keep_outlet = engineer_id in model and rng.random() < 0.7
+            outlet_id = model[engineer_id].outlet_id if keep_outlet else rng.choice(OUTLETS_OF_REGION)
+            status = HoldingStatus.GRANTED if rng.random() < 0.7 else HoldingStatus.LAPSED
+            model[engineer_id] = holding(engineer_id, outlet_id, status, TODAY + timedelta(days=rng.randint(0, 30)))
+            assert await store.save(model[engineer_id], f"event-{step}")
+            changes.gather(await store.engineer(engineer_id), [TYPE])
+        async with store.areas_lock:
+            await store.write_areas(changes)
+
+        last_day = TODAY + timedelta(days=rng.randint(0, 20))
+        assert await listing(store, "region", REGION, last_day, 10) == expected(model, "region", REGION, last_day, 3), batch
+        for outlet in OUTLETS_OF_REGION:
+            assert await listing(store, "outlet", outlet, last_day, 10) == expected(model, "outlet", outlet, last_day, 10), batch
 
 
 async def test_redelivered_event_changes_nothing(db):

@@ -26,13 +26,14 @@ The outlet and region documents mirror the engineer documents: each sync reads t
 holdings and sets (or removes) its entries, so running a sync again changes nothing, and a
 redelivered event repairs a crash between the writes. They therefore carry no ``processed_events``,
 which would otherwise grow with every event of every engineer of the area. On MongoDB the layout
-costs nothing extra: every read is still one ``_id`` lookup.
+costs nothing extra: every read is still one ``_id`` lookup. A batch of events gathers the entries of
+all its engineers in ``AreaChanges`` and writes each outlet and region document once.
 """
 
 import asyncio
 import hashlib
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
@@ -46,7 +47,6 @@ from ..domain.eligibility import Holding, HoldingStatus
 Area = Literal["outlet", "region"]
 
 ENGINEER_SHARDS = 1024
-LOCK_STRIPES = 64
 CAS_ATTEMPTS = 20
 
 
@@ -147,9 +147,74 @@ def holding_from_fields(engineer_id: str, fields: dict[str, Any]) -> Holding:
     )
 
 
-def _holding_in(document: dict[str, Any] | None, qualification_type: str) -> Holding | None:
+def holding_in(document: dict[str, Any] | None, qualification_type: str) -> Holding | None:
     fields = ((document or {}).get("holdings") or {}).get(qualification_type)
     return holding_from_fields(document["_id"], fields) if document and fields else None
+
+
+@dataclass
+class _AreaEntries:
+    """The entries to set (a value) or remove (None) in one outlet or region document, by holder key."""
+
+    entries: dict[str, str | None] = field(default_factory=dict)
+    outlets: set[str] = field(default_factory=set)
+    """For a region document: the outlets the entries came from."""
+    region_id: str | None = None
+    """For an outlet document: its region, stored beside the entries."""
+
+
+@dataclass
+class AreaChanges:
+    """Outlet and region entries gathered from engineer documents, to be written together.
+
+    Each engineer's entries replace what was gathered for that engineer before, so gathering the
+    latest document of every engineer of a batch gives the entries that match what is stored.
+    """
+
+    outlets: dict[tuple[str, str], _AreaEntries] = field(default_factory=dict)
+    """By (qualification type, outlet id)."""
+    regions: dict[tuple[str, str], _AreaEntries] = field(default_factory=dict)
+    """By (qualification type, region id)."""
+    listed: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    """By engineer id: the ``listed`` scopes to store once the entries are written."""
+    _scopes: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    """By (engineer id, qualification type): the outlet and region of the entries gathered last."""
+
+    def gather(self, document: dict[str, Any], qualification_types: list[str] | None = None) -> None:
+        """Add the entries of the engineer ``document`` for ``qualification_types`` (None: every type held)."""
+        engineer_id = document["_id"]
+        name = document.get("name")
+        listed = document.get("listed") or {}
+        types = sorted(document.get("holdings") or {}) if qualification_types is None else qualification_types
+        for qualification_type in types:
+            holding = holding_in(document, qualification_type)
+            if holding is None:
+                continue
+            scopes = [holding.outlet_id, holding.region_id]
+            stored = listed.get(qualification_type)
+            gathered = self._scopes.get((engineer_id, qualification_type))
+            for previous in (stored, gathered):
+                if previous and previous != scopes:
+                    # The holding moved to another outlet: its entries there go first.
+                    self._entry(engineer_id, qualification_type, previous[0], previous[1], None)
+            value = entry_value(holding.valid_until, name) if holding.in_effect and holding.valid_until else None
+            self._entry(engineer_id, qualification_type, holding.outlet_id, holding.region_id, value)
+            self._scopes[(engineer_id, qualification_type)] = scopes
+            pending = self.listed.setdefault(engineer_id, {})
+            if stored != scopes:
+                pending[qualification_type] = scopes
+            else:
+                pending.pop(qualification_type, None)
+
+    def _entry(self, engineer_id: str, qualification_type: str, outlet_id: str, region_id: str, value: str | None) -> None:
+        key = holder_key(engineer_id)
+        outlet = self.outlets.setdefault((qualification_type, outlet_id), _AreaEntries())
+        outlet.entries[key] = value
+        if value is not None:
+            outlet.region_id = region_id
+        region = self.regions.setdefault((qualification_type, region_id), _AreaEntries())
+        region.entries[key] = value
+        region.outlets.add(outlet_id)
 
 
 class RegionChangedConcurrently(Exception):
@@ -160,19 +225,18 @@ class EligibilityStore:
     def __init__(self, db: AsyncDatabase, shortlist_size: int = 200) -> None:
         self._db = db
         self.shortlist_size = shortlist_size
-        # One engineer's syncs run one at a time, so an older read never overwrites a newer entry.
-        # Striped by engineer id: events of one engineer arrive on two topics, handled concurrently.
-        self._locks = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
+        self.areas_lock = asyncio.Lock()
+        """Held from reading engineer documents to writing the entries taken from them, so that an
+        older read never overwrites a newer entry. Events of one engineer arrive on two topics, which
+        are handled concurrently."""
 
-    def _lock(self, engineer_id: str) -> asyncio.Lock:
-        return self._locks[zlib.crc32(engineer_id.encode()) % LOCK_STRIPES]
-
-    async def _engineer(self, engineer_id: str) -> dict[str, Any] | None:
+    async def engineer(self, engineer_id: str) -> dict[str, Any] | None:
+        """Return the engineer's document without its processed event ids."""
         return await self._db[engineers_collection(engineer_id)].find_one({"_id": engineer_id}, {"processed_events": 0})
 
     async def holding(self, qualification_type: str, engineer_id: str) -> Holding | None:
         """Return the engineer's holding of ``qualification_type``, wherever it is held."""
-        return _holding_in(await self._engineer(engineer_id), qualification_type)
+        return holding_in(await self.engineer(engineer_id), qualification_type)
 
     async def holding_in_area(self, area: Area, qualification_type: str, area_id: str, engineer_id: str) -> Holding | None:
         """Return the engineer's holding of ``qualification_type`` if it is held in that outlet or region."""
@@ -197,69 +261,72 @@ class EligibilityStore:
         ``qualification_types`` limits the sync to those types; None syncs every type held. Safe to
         run any number of times.
         """
-        async with self._lock(engineer_id):
-            document = await self._engineer(engineer_id)
+        async with self.areas_lock:
+            document = await self.engineer(engineer_id)
             if document is None:
                 return
-            name = document.get("name")
-            listed = document.get("listed") or {}
-            types = sorted(document.get("holdings") or {}) if qualification_types is None else qualification_types
-            for qualification_type in types:
-                holding = _holding_in(document, qualification_type)
-                if holding is None:
-                    continue
-                scopes = [holding.outlet_id, holding.region_id]
-                previous = listed.get(qualification_type)
-                if previous and previous != scopes:
-                    # The holding moved to another outlet: its entries there go first.
-                    await self._set_entry(engineer_id, qualification_type, previous[0], previous[1], None)
-                value = entry_value(holding.valid_until, name) if holding.in_effect and holding.valid_until else None
-                await self._set_entry(engineer_id, qualification_type, holding.outlet_id, holding.region_id, value)
-                if previous != scopes:
-                    await self._db[engineers_collection(engineer_id)].update_one(
-                        {"_id": engineer_id}, {"$set": {f"listed.{qualification_type}": scopes}}
-                    )
+            changes = AreaChanges()
+            changes.gather(document, qualification_types)
+            await self.write_areas(changes)
 
-    async def _set_entry(self, engineer_id: str, qualification_type: str, outlet_id: str, region_id: str, value: str | None) -> None:
-        """Write the engineer's entry (None removes it) to the outlet document, then to the region's."""
-        key = f"holders.{holder_key(engineer_id)}"
-        outlets = self._db[outlet_collection(outlet_id)]
-        if value is None:
-            await outlets.update_one({"_id": scope_id(qualification_type, outlet_id)}, {"$unset": {key: ""}})
-        else:
-            await outlets.update_one(
-                {"_id": scope_id(qualification_type, outlet_id)},
-                {"$set": {key: value, "qualification_type": qualification_type, "outlet_id": outlet_id, "region_id": region_id}},
-                upsert=True,
+    async def write_areas(self, changes: AreaChanges) -> None:
+        """Write gathered entries: each outlet document once, then each region document, then ``listed``.
+
+        The caller must hold ``areas_lock``. Outlets go first because a region's shortlist is rebuilt from
+        them. ``listed`` goes last: until it is stored, a retry still removes the entries of an outlet
+        the engineer left.
+        """
+        for (qualification_type, outlet_id), outlet in changes.outlets.items():
+            await self._write_outlet(qualification_type, outlet_id, outlet)
+        for (qualification_type, region_id), region in changes.regions.items():
+            await self._update_region(qualification_type, region_id, region)
+        for engineer_id, scopes in changes.listed.items():
+            if not scopes:
+                continue
+            await self._db[engineers_collection(engineer_id)].update_one(
+                {"_id": engineer_id}, {"$set": {f"listed.{qualification_type}": value for qualification_type, value in scopes.items()}}
             )
-        await self._update_region(engineer_id, qualification_type, outlet_id, region_id, value)
 
-    async def _update_region(self, engineer_id: str, qualification_type: str, outlet_id: str, region_id: str, value: str | None) -> None:
-        """Put the engineer's entry into the region's shortlist, or take it out and refill the shortlist.
+    async def _write_outlet(self, qualification_type: str, outlet_id: str, outlet: _AreaEntries) -> None:
+        update: dict[str, Any] = {}
+        listed = {f"holders.{key}": value for key, value in outlet.entries.items() if value is not None}
+        removed = {f"holders.{key}": "" for key, value in outlet.entries.items() if value is None}
+        if listed:
+            update["$set"] = {**listed, "qualification_type": qualification_type, "outlet_id": outlet_id, "region_id": outlet.region_id}
+        if removed:
+            update["$unset"] = removed
+        await self._db[outlet_collection(outlet_id)].update_one(
+            {"_id": scope_id(qualification_type, outlet_id)}, update, upsert=bool(listed)
+        )
+
+    async def _update_region(self, qualification_type: str, region_id: str, region: _AreaEntries) -> None:
+        """Put the entries into the region's shortlist, or take them out and refill the shortlist.
 
         A compare-and-set on ``version``: a concurrent change of the same region makes the write match
         nothing, and the whole step runs again on what is now stored.
         """
         regions = self._db[region_collection(region_id)]
         document_id = scope_id(qualification_type, region_id)
-        key = holder_key(engineer_id)
         for _ in range(CAS_ATTEMPTS):
             document = await regions.find_one({"_id": document_id})
             current = (document or {}).get("holders") or {}
-            outlets = list((document or {}).get("outlets") or [])
-            if outlet_id not in outlets:
-                outlets.append(outlet_id)
-            old = current.get(key)
-            if old == value and document is not None and outlet_id in (document.get("outlets") or []):
+            stored_outlets = list((document or {}).get("outlets") or [])
+            outlets = stored_outlets + sorted(region.outlets - set(stored_outlets))
+            unchanged = all(current.get(key) == value for key, value in region.entries.items())
+            if unchanged and document is not None and outlets == stored_outlets:
                 return
-            dropped = old is not None and (value is None or value[:10] < old[:10])
+            dropped = any(
+                current.get(key) is not None and (value is None or value[:10] < current[key][:10])
+                for key, value in region.entries.items()
+            )
             if dropped and len(current) >= self.shortlist_size:
                 # Someone outside the full shortlist may now rank higher: rebuild it from the outlets.
                 holders = await self._outlet_holders(qualification_type, outlets)
             else:
-                holders = [holder for holder in holders_of(document) if holder.engineer_id != engineer_id]
-                if value is not None:
-                    holders.append(Holder(engineer_id, value[:10], value[11:] or None))
+                holders = [holder for holder in holders_of(document) if holder_key(holder.engineer_id) not in region.entries]
+                for key, value in region.entries.items():
+                    if value is not None:
+                        holders.append(Holder(engineer_from_key(key), value[:10], value[11:] or None))
             fields = {"holders": shortlist(holders, self.shortlist_size), "outlets": outlets}
             if document is None:
                 try:

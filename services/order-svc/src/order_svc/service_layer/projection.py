@@ -1,22 +1,27 @@
 """Consumed events: keep the eligibility projection and flag accepted orders whose engineer lost cover.
 
-Qualification events arrive keyed by engineer id, so one engineer's events are handled in order. The
-engineer's document and the orders record the event id in the same update (``apply_once``), so a
-redelivered event changes nothing twice. The outlet and region entries are copied from the engineer's
-stored holdings, so copying them again changes nothing. The handler still runs every step on
-redelivery, which repairs a crash between two writes.
+Qualification events arrive keyed by engineer id in batches, so one engineer's events are applied in
+order. The engineer's document and the orders record the event id in the same update
+(``apply_once``), so a redelivered event changes nothing twice. The outlet and region entries are
+gathered from the engineers' documents as they stand after the batch and written once per outlet and
+region document. Copying them again changes nothing, and a batch runs every step on redelivery too,
+which repairs a crash between two writes.
 """
 
 from datetime import datetime
 from typing import Any
 
 import structlog
+from pydantic import TypeAdapter
 
 from bangke_contracts.identity import EngineerAuthenticated, EngineerRegistered
 from bangke_contracts.orders import OrderAtRisk, OrderAtRiskPayload
-from bangke_contracts.qualifications import QualificationApplied
+from bangke_contracts.qualifications import QualificationApplied, QualificationEvent
+from bangke_runtime.batches import apply_by_key, with_retries
+from bangke_runtime.kafka import DeadLetterPolicy
 from bangke_runtime.outbox import with_outbox
 
+from ..adapters.eligibility_store import AreaChanges, holding_fields, holding_in
 from ..domain.eligibility import Holding, HoldingStatus, QualificationEventType, apply_qualification_event, covers_appointment
 from ..domain.orders import ASSIGNED, log_entry
 from .context import PRODUCER, OrderContext
@@ -26,25 +31,67 @@ log = structlog.get_logger()
 
 SYSTEM_ROLE = "system"
 
+_qualification_event: TypeAdapter[Any] = TypeAdapter(QualificationEvent)
 
-async def on_qualification_event(ctx: OrderContext, event: QualificationEventType) -> None:
+
+async def on_qualification_records(ctx: OrderContext, records: list[Any], dead_letters: DeadLetterPolicy) -> None:
+    """Apply a batch of consumed qualification records; return once all are stored, so it can be committed.
+
+    Records that cannot be parsed, and events that keep failing, go to the dead-letter topic. The
+    engineers of the batch are applied one after another: concurrent writes of one service slow
+    FerretDB down rather than overlap.
+    """
+    changes = AreaChanges()
+    # The last event other than an application, and the holding after it, per engineer and type.
+    reassess: dict[tuple[str, str], tuple[Holding, QualificationEventType]] = {}
+
+    async def apply_engineer(engineer_id: str, events: list[QualificationEventType]) -> None:
+        document = await ctx.eligibility.engineer(engineer_id)
+        types: list[str] = []
+        for event in events:
+            holding, document = await _apply(ctx, event, document)
+            if holding is None:
+                continue
+            types.append(holding.qualification_type)
+            if not isinstance(event, QualificationApplied):
+                reassess[(engineer_id, holding.qualification_type)] = (holding, event)
+        if document is not None and types:
+            changes.gather(document, sorted(set(types)))
+
+    async with ctx.eligibility.areas_lock:
+        await apply_by_key(
+            records, _qualification_event, lambda event: event.payload.engineer_id, apply_engineer, dead_letters,
+            ctx.settings, at_once=1,
+        )
+        await with_retries(ctx.settings, lambda: ctx.eligibility.write_areas(changes))
+    if reassess:
+        await reassess_assigned_orders(ctx, reassess)
+
+
+async def _apply(
+    ctx: OrderContext, event: QualificationEventType, document: dict[str, Any] | None
+) -> tuple[Holding | None, dict[str, Any] | None]:
+    """Apply one event to the engineer's ``document``; return the holding and the document as now stored."""
     payload = event.payload
-    current = await ctx.eligibility.holding(payload.qualification_type, payload.engineer_id)
+    current = holding_in(document, payload.qualification_type)
     holding = apply_qualification_event(current, event)
     if holding is None:
         log.info("eligibility.event_ignored", event_type=event.type, engineer_id=payload.engineer_id)
-        return
+        return None, document
 
     applied = await ctx.eligibility.save(holding, event.event_id)
-    # The outlet and region entries follow the stored holding, also when this was a redelivery.
-    await ctx.eligibility.sync(payload.engineer_id, [payload.qualification_type])
+    if applied:
+        document = dict(document or {"_id": payload.engineer_id})
+        document["holdings"] = {**(document.get("holdings") or {}), holding.qualification_type: holding_fields(holding)}
+    else:
+        # A redelivery: the stored document may be ahead of this event, and the entries must follow it.
+        document = await ctx.eligibility.engineer(payload.engineer_id)
     log.info(
         "eligibility.updated" if applied else "eligibility.duplicate_skipped",
         engineer_id=holding.engineer_id, qualification_type=holding.qualification_type, status=holding.status.value,
         valid_until=str(holding.valid_until),
     )
-    if not isinstance(event, QualificationApplied):
-        await reassess_assigned_orders(ctx, holding, event)
+    return holding, document
 
 
 def _risk_reason(holding: Holding) -> str:
@@ -55,18 +102,23 @@ def _risk_reason(holding: Holding) -> str:
     return "validity_shortened"
 
 
-async def reassess_assigned_orders(ctx: OrderContext, holding: Holding, event: QualificationEventType) -> None:
-    """Flag every assigned order the holding no longer covers; clear the flag where it covers again."""
+async def reassess_assigned_orders(ctx: OrderContext, holdings: dict[tuple[str, str], tuple[Holding, QualificationEventType]]) -> None:
+    """Flag every assigned order a holding no longer covers; clear the flag where it covers again.
+
+    ``holdings`` maps (engineer id, qualification type) to the holding after the last event that
+    changed it, and that event. One query finds the assigned orders of all of them.
+    """
+    engineer_ids = sorted({engineer_id for engineer_id, _type in holdings})
     orders = await ctx.orders.find(
-        {
-            "engineer_id": holding.engineer_id,
-            "qualification_type": holding.qualification_type,
-            "status": {"$in": [status.value for status in ASSIGNED]},
-        },
-        limit=1000,
+        {"engineer_id": {"$in": engineer_ids}, "status": {"$in": [status.value for status in ASSIGNED]}},
+        limit=1000 * len(engineer_ids),
     )
     now = ctx.now()
     for order in orders:
+        found = holdings.get((order["engineer_id"], order["qualification_type"]))
+        if found is None:
+            continue
+        holding, event = found
         if not covers_appointment(holding, order["appointment_end"]):
             await _flag_at_risk(ctx, order, holding, event, now)
         elif order.get("at_risk") is not None:
