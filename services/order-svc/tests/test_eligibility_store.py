@@ -62,8 +62,12 @@ async def listing(store: EligibilityStore, area: str, area_id: str, last_day: da
     return [(row["engineer_id"], row["effective_until"]) for row in await store.eligible(area, TYPE, area_id, last_day, limit)]
 
 
+def cached_store(db) -> EligibilityStore:
+    return EligibilityStore(db, shortlist_size=3, cache_size=5, single_writer=lambda: True)
+
+
 async def test_listings_follow_every_change(db):
-    store = EligibilityStore(db, shortlist_size=3)
+    store = cached_store(db)
     rng = random.Random(5)
     model: dict[str, Holding] = {}
     engineers = [f"eng.{n}" for n in range(9)]  # a dot, which a field name may not contain
@@ -84,7 +88,7 @@ async def test_listings_follow_every_change(db):
 
 async def test_batched_changes_match_listings(db):
     # Like a batch of events: several engineers change, some twice, and the entries are written once.
-    store = EligibilityStore(db, shortlist_size=3)
+    store = cached_store(db)
     rng = random.Random(11)
     model: dict[str, Holding] = {}
     engineers = [f"eng.{n}" for n in range(12)]
@@ -99,7 +103,7 @@ async def test_batched_changes_match_listings(db):
             status = HoldingStatus.GRANTED if rng.random() < 0.7 else HoldingStatus.LAPSED
             model[engineer_id] = holding(engineer_id, outlet_id, status, TODAY + timedelta(days=rng.randint(0, 30)))
             assert await store.save(model[engineer_id], f"event-{step}")
-            changes.gather(await store.engineer(engineer_id), [TYPE])
+            changes.gather(await store.engineer(engineer_id, keep=True), [TYPE])
         async with store.areas_lock:
             await store.write_areas(changes)
 

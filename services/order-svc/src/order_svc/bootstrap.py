@@ -24,8 +24,11 @@ def build(settings: OrderSettings | None = None) -> tuple[Runtime, FastAPI]:
     service_types = load_service_types(settings.service_types_file)
     service_types.check_against(catalogue)
     orders = OrderStore(runtime.db["orders"])
+    eligibility = EligibilityStore(
+        runtime.db, settings.eligible_list_limit, settings.engineer_cache_size, lambda: runtime.write_policy.single_writer
+    )
     ctx = OrderContext(
-        settings=settings, orders=orders, eligibility=EligibilityStore(runtime.db, settings.eligible_list_limit), storage=runtime.storage,
+        settings=settings, orders=orders, eligibility=eligibility, storage=runtime.storage,
         clock=runtime.clock, relay=runtime.relay, service_types=service_types, catalogue=catalogue,
     )
     runtime.relay.register(orders.collection)

@@ -20,3 +20,9 @@ class OrderSettings(ServiceSettings):
     max_video_bytes: int = Field(200 * 1024 * 1024, description="Largest video accepted as evidence, in bytes.")
     eligible_list_limit: int = Field(200, ge=1, description="Most engineers one eligibility listing returns.")
     order_list_limit: int = Field(200, ge=1, description="Most orders one list or supervision query returns.")
+    engineer_cache_size: int = Field(
+        5000,
+        ge=0,
+        description="Engineer documents of the eligibility projection kept in memory on FerretDB, where this "
+        "process is the only writer; 0 keeps none.",
+    )

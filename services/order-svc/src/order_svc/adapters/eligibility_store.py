@@ -35,12 +35,14 @@ import hashlib
 import zlib
 from dataclasses import dataclass, field
 from datetime import date
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from bangke_runtime.idempotency import apply_once
+from bangke_runtime.lru import LruCache
 
 from ..domain.eligibility import Holding, HoldingStatus
 
@@ -222,17 +224,45 @@ class RegionChangedConcurrently(Exception):
 
 
 class EligibilityStore:
-    def __init__(self, db: AsyncDatabase, shortlist_size: int = 200) -> None:
+    """The eligibility projection's documents.
+
+    Every write of an engineer document runs under ``areas_lock``. Where this process is the only
+    writer (``single_writer``), the store keeps the engineer documents last read or written under that
+    lock (at most ``cache_size``), so a batch reads each engineer from memory. A write first drops the
+    engineer from the cache, so a failed or unknown write leaves nothing stale. Reads outside the lock
+    may use the cache but never fill it: their document may be older than a write made meanwhile.
+    """
+
+    def __init__(
+        self, db: AsyncDatabase, shortlist_size: int = 200, cache_size: int = 0, single_writer: Callable[[], bool] = lambda: False
+    ) -> None:
         self._db = db
         self.shortlist_size = shortlist_size
         self.areas_lock = asyncio.Lock()
-        """Held from reading engineer documents to writing the entries taken from them, so that an
-        older read never overwrites a newer entry. Events of one engineer arrive on two topics, which
-        are handled concurrently."""
+        """Held by every write of an engineer document, and from reading engineer documents to writing
+        the entries taken from them, so that an older read never overwrites a newer entry. Events of
+        one engineer arrive on two topics, which are handled concurrently."""
+        self._cache: LruCache[dict[str, Any]] = LruCache(cache_size)
+        self._single_writer = single_writer
 
-    async def engineer(self, engineer_id: str) -> dict[str, Any] | None:
-        """Return the engineer's document without its processed event ids."""
-        return await self._db[engineers_collection(engineer_id)].find_one({"_id": engineer_id}, {"processed_events": 0})
+    async def engineer(self, engineer_id: str, *, keep: bool = False) -> dict[str, Any] | None:
+        """Return the engineer's document without its processed event ids; treat it as read-only.
+
+        ``keep`` caches a document read from the database; only a caller holding ``areas_lock`` may
+        pass it.
+        """
+        caching = self._single_writer()
+        if caching and (cached := self._cache.get(engineer_id)) is not None:
+            return cached
+        document = await self._db[engineers_collection(engineer_id)].find_one({"_id": engineer_id}, {"processed_events": 0})
+        if document is not None and caching and keep:
+            self._cache.put(engineer_id, document)
+        return document
+
+    def remember(self, document: dict[str, Any]) -> None:
+        """Cache the engineer's document as a write under ``areas_lock`` has just stored it."""
+        if self._single_writer():
+            self._cache.put(document["_id"], document)
 
     async def holding(self, qualification_type: str, engineer_id: str) -> Holding | None:
         """Return the engineer's holding of ``qualification_type``, wherever it is held."""
@@ -246,28 +276,33 @@ class EligibilityStore:
         return holding
 
     async def save(self, holding: Holding, event_id: Any) -> bool:
-        """Store ``holding`` on the engineer's document once per event, and return False when it already had the event."""
+        """Store ``holding`` on the engineer's document once per event, and return False when it already had the event.
+
+        The caller must hold ``areas_lock``.
+        """
         update = {"$set": {f"holdings.{holding.qualification_type}": holding_fields(holding)}}
         collection = self._db[engineers_collection(holding.engineer_id)]
+        self._cache.forget(holding.engineer_id)
         return await apply_once(collection, {"_id": holding.engineer_id}, event_id, update, upsert=True)
 
     async def record_engineer(self, event_id: Any, engineer_id: str, fields: dict[str, Any]) -> bool:
+        """Store registration facts once per event. The caller must hold ``areas_lock``."""
         collection = self._db[engineers_collection(engineer_id)]
+        self._cache.forget(engineer_id)
         return await apply_once(collection, {"_id": engineer_id}, event_id, {"$set": fields}, upsert=True)
 
     async def sync(self, engineer_id: str, qualification_types: list[str] | None = None) -> None:
         """Make the outlet and region entries of the engineer match the stored holdings.
 
         ``qualification_types`` limits the sync to those types; None syncs every type held. Safe to
-        run any number of times.
+        run any number of times. The caller must hold ``areas_lock``.
         """
-        async with self.areas_lock:
-            document = await self.engineer(engineer_id)
-            if document is None:
-                return
-            changes = AreaChanges()
-            changes.gather(document, qualification_types)
-            await self.write_areas(changes)
+        document = await self.engineer(engineer_id, keep=True)
+        if document is None:
+            return
+        changes = AreaChanges()
+        changes.gather(document, qualification_types)
+        await self.write_areas(changes)
 
     async def write_areas(self, changes: AreaChanges) -> None:
         """Write gathered entries: each outlet document once, then each region document, then ``listed``.
@@ -283,9 +318,13 @@ class EligibilityStore:
         for engineer_id, scopes in changes.listed.items():
             if not scopes:
                 continue
+            cached = self._cache.get(engineer_id)
+            self._cache.forget(engineer_id)
             await self._db[engineers_collection(engineer_id)].update_one(
                 {"_id": engineer_id}, {"$set": {f"listed.{qualification_type}": value for qualification_type, value in scopes.items()}}
             )
+            if cached is not None:
+                self.remember({**cached, "listed": {**(cached.get("listed") or {}), **scopes}})
 
     async def _write_outlet(self, qualification_type: str, outlet_id: str, outlet: _AreaEntries) -> None:
         update: dict[str, Any] = {}

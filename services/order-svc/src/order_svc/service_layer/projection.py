@@ -46,7 +46,7 @@ async def on_qualification_records(ctx: OrderContext, records: list[Any], dead_l
     reassess: dict[tuple[str, str], tuple[Holding, QualificationEventType]] = {}
 
     async def apply_engineer(engineer_id: str, events: list[QualificationEventType]) -> None:
-        document = await ctx.eligibility.engineer(engineer_id)
+        document = await ctx.eligibility.engineer(engineer_id, keep=True)
         types: list[str] = []
         for event in events:
             holding, document = await _apply(ctx, event, document)
@@ -83,9 +83,10 @@ async def _apply(
     if applied:
         document = dict(document or {"_id": payload.engineer_id})
         document["holdings"] = {**(document.get("holdings") or {}), holding.qualification_type: holding_fields(holding)}
+        ctx.eligibility.remember(document)
     else:
         # A redelivery: the stored document may be ahead of this event, and the entries must follow it.
-        document = await ctx.eligibility.engineer(payload.engineer_id)
+        document = await ctx.eligibility.engineer(payload.engineer_id, keep=True)
     log.info(
         "eligibility.updated" if applied else "eligibility.duplicate_skipped",
         engineer_id=holding.engineer_id, qualification_type=holding.qualification_type, status=holding.status.value,
@@ -166,14 +167,16 @@ async def _clear_risk(ctx: OrderContext, order: dict[str, Any], holding: Holding
 async def on_engineer_event(ctx: OrderContext, event: EngineerRegistered | EngineerAuthenticated) -> None:
     payload = event.payload
     if isinstance(event, EngineerAuthenticated):
-        await ctx.eligibility.record_engineer(event.event_id, payload.engineer_id, {"authenticated_at": payload.authenticated_at})
+        async with ctx.eligibility.areas_lock:
+            await ctx.eligibility.record_engineer(event.event_id, payload.engineer_id, {"authenticated_at": payload.authenticated_at})
         return
 
     fields = {
         "name": payload.name, "provider_id": payload.provider_id, "outlet_id": payload.outlet_id,
         "region_id": payload.region_id, "registered_at": payload.registered_at,
     }
-    await ctx.eligibility.record_engineer(event.event_id, payload.engineer_id, fields)
-    # Entries projected before the registration arrived get the engineer's name now.
-    await ctx.eligibility.sync(payload.engineer_id)
+    async with ctx.eligibility.areas_lock:
+        await ctx.eligibility.record_engineer(event.event_id, payload.engineer_id, fields)
+        # Entries projected before the registration arrived get the engineer's name now.
+        await ctx.eligibility.sync(payload.engineer_id)
     log.info("eligibility.engineer_recorded", engineer_id=payload.engineer_id, outlet_id=payload.outlet_id)

@@ -13,7 +13,6 @@ For the same reason the repository can keep what it last read or wrote of each e
 (``EngineerCache``), and a load then costs no read of the database.
 """
 
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -23,6 +22,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from bangke_runtime.idempotency import PROCESSED_FIELD, mark_processed, not_processed
+from bangke_runtime.lru import LruCache
 from bangke_runtime.outbox import (
     OUTBOX_FIELD,
     PENDING_FIELD,
@@ -64,7 +64,7 @@ class _Stored:
     outbox: tuple[dict[str, Any], ...]
 
 
-class EngineerCache:
+class EngineerCache(LruCache[_Stored]):
     """The engineer documents this process last read or wrote, at most ``size``, least recent dropped.
 
     Valid only while this process is the only writer of the collection and every write of an
@@ -72,30 +72,6 @@ class EngineerCache:
     from loads and saves made under the lock. The outbox relay's writes drop the engineer
     (``forget``), and so does a save that fails or whose outcome is unknown.
     """
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._stored: OrderedDict[str, _Stored] = OrderedDict()
-
-    def get(self, engineer_id: str) -> _Stored | None:
-        stored = self._stored.get(engineer_id)
-        if stored is not None:
-            self._stored.move_to_end(engineer_id)
-        return stored
-
-    def put(self, engineer_id: str, stored: _Stored) -> None:
-        if self._size <= 0:
-            return
-        self._stored[engineer_id] = stored
-        self._stored.move_to_end(engineer_id)
-        while len(self._stored) > self._size:
-            self._stored.popitem(last=False)
-
-    def forget(self, engineer_id: str) -> None:
-        self._stored.pop(engineer_id, None)
-
-    def __len__(self) -> int:
-        return len(self._stored)
 
 
 _NOT_STATE = frozenset({PROCESSED_FIELD, OUTBOX_FIELD, PENDING_FIELD, "revision"})
