@@ -30,7 +30,7 @@ class Person:
 class People:
     """Hands out unique made-up people for one run; ``seed`` makes a run reproducible.
 
-    Masked ID numbers and mobiles are unique too: the fault suite tells people apart by what the
+    Masked ID numbers and mobiles are unique too: the fault suite identifies people by what the
     services show, and a masked ID number keeps only 7 of 18 characters. With about 55 people a run,
     two of them shared one in about one run of seven (birthday estimate over about 10,000 values).
     """
