@@ -1,4 +1,4 @@
-"""The patched FerretDB build: finds documents by ``_id`` through its index, and answers long updates.
+"""The patched FerretDB build: finds documents by ``_id`` through its index, and returns from long updates.
 
 Unpatched, FerretDB v1.24.2 on SQLite compares ``_ferretdb_sjson->'$._id'`` while its ``_id`` index is
 built on ``_ferretdb_sjson->"_id"``; SQLite matches index expressions by their text, so every read,
@@ -8,7 +8,8 @@ the same way, narrows a filter that contains an ``_id`` equality beside other co
 plan through ``explain`` and check that every condition still applies.
 
 Unpatched, an ``update`` command of 100 or more statements never returned: each statement's query kept
-one of the database's 100 SQLite connections until the command ended.
+one of the database's 100 SQLite connections until the command ended. And each find copied and sorted
+the metadata of every collection of its database to look up its own.
 """
 
 import asyncio
@@ -93,3 +94,17 @@ async def test_update_command_of_many_statements_returns(collection):
     assert (result.matched_count, result.modified_count) == (151, 151)
     counts = {document["_id"]: document["n"] async for document in collection.find({"_id": {"$in": ["bulk0", "bulk149"]}})}
     assert counts == {"bulk0": 2, "bulk149": 1}
+
+
+async def test_find_among_many_collections(collection):
+    # Each find looks its collection up by name; the patched build no longer lists all of them for it.
+    database = collection.database
+    for index in range(30):
+        await database[f"extra_{index:02d}"].insert_one({"_id": f"x{index}"})
+
+    assert await database["extra_17"].find_one({"_id": "x17"}) == {"_id": "x17"}
+    assert await database["extra_17"].find_one({"_id": "x18"}) is None
+    assert await database["missing"].find_one({}) is None
+    named = await database.list_collection_names(filter={"name": "extra_05"})
+    assert named == ["extra_05"]
+    assert len(await database.list_collection_names()) == 31
