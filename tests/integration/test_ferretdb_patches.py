@@ -10,12 +10,17 @@ plan through ``explain`` and check that every condition still applies.
 Unpatched, an ``update`` command of 100 or more statements never returned: each statement's query kept
 one of the database's 100 SQLite connections until the command ended. And each find copied and sorted
 the metadata of every collection of its database to look up its own.
+
+The patched build writes the statements of one ``update`` command that each change one document by a
+plain ``_id`` in one SQLite transaction. A statement must still see what the statements before it
+wrote, and a failing statement must leave the ones before it applied.
 """
 
 import asyncio
 
 import pytest
 from pymongo import AsyncMongoClient, UpdateOne
+from pymongo.errors import BulkWriteError
 
 pytestmark = pytest.mark.integration
 
@@ -94,6 +99,48 @@ async def test_update_command_of_many_statements_returns(collection):
     assert (result.matched_count, result.modified_count) == (151, 151)
     counts = {document["_id"]: document["n"] async for document in collection.find({"_id": {"$in": ["bulk0", "bulk149"]}})}
     assert counts == {"bulk0": 2, "bulk149": 1}
+
+
+async def test_later_statements_see_earlier_writes(collection):
+    updates = [
+        UpdateOne({"_id": "d1"}, {"$set": {"n": 500}}),
+        UpdateOne({"_id": "d2"}, {"$set": {"n": 500}}),
+        # Not by _id alone: it must find the two documents written just before it.
+        UpdateOne({"n": 500}, {"$set": {"seen": True}}),
+        UpdateOne({"_id": "d1", "n": 500}, {"$inc": {"n": 1}}),
+        UpdateOne({"_id": "d3"}, {"$inc": {"n": 1}}),
+        UpdateOne({"_id": "d3"}, {"$inc": {"n": 1}}),
+        UpdateOne({"_id": "new"}, {"$set": {"n": 1}}, upsert=True),
+        UpdateOne({"_id": "new"}, {"$inc": {"n": 1}}),
+    ]
+
+    result = await collection.bulk_write(updates, ordered=True)
+
+    assert (result.matched_count, result.modified_count, result.upserted_count) == (7, 7, 1)
+    stored = {document["_id"]: document async for document in collection.find({"_id": {"$in": ["d1", "d2", "d3", "new"]}})}
+    assert stored["d1"] == {"_id": "d1", "n": 501, "seen": True}
+    assert stored["d2"]["n"] == 500
+    assert stored["d3"] == {"_id": "d3", "n": 5}
+    assert stored["new"] == {"_id": "new", "n": 2}
+    assert await collection.count_documents({"seen": True}) == 1
+
+
+async def test_failing_statement_keeps_earlier_ones(collection):
+    await collection.update_one({"_id": "d9"}, {"$set": {"label": "text"}})
+    updates = [
+        UpdateOne({"_id": "d10"}, {"$inc": {"n": 1}}),
+        UpdateOne({"_id": "d11"}, {"$inc": {"n": 1}}),
+        UpdateOne({"_id": "d9"}, {"$inc": {"label": 1}}),
+        UpdateOne({"_id": "d12"}, {"$inc": {"n": 1}}),
+    ]
+
+    # FerretDB replies to a failed statement without the counts a bulk result needs, so PyMongo raises
+    # KeyError where MongoDB gives BulkWriteError.
+    with pytest.raises((BulkWriteError, KeyError)):
+        await collection.bulk_write(updates, ordered=True)
+
+    stored = {document["_id"]: document["n"] async for document in collection.find({"_id": {"$in": ["d9", "d10", "d11", "d12"]}})}
+    assert stored == {"d9": 9, "d10": 11, "d11": 12, "d12": 12}
 
 
 async def test_find_among_many_collections(collection):
