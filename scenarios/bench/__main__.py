@@ -76,9 +76,9 @@ async def main(argv: list[str] | None = None) -> int:
     expires_on = _expiry()
     try:
         t = time.monotonic()
-        organisation, operator_auth = await seed.set_up_organisation(api, regions, 2)
+        organisation, operator = await seed.set_up_organisation(api, regions, 2)
         print(f"1/4 organisation of run {organisation.run_id} created", flush=True)
-        engineers = await seed.register_engineers(api, operator_auth, organisation, engineer_count)
+        engineers = await seed.register_engineers(api, operator, organisation, engineer_count)
         timings = {"engineers registered and signed in (HTTP)": time.monotonic() - t}
         print(f"2/4 {len(engineers)} engineers registered and signed in ({timings['engineers registered and signed in (HTTP)']:.0f} s)", flush=True)
         timings |= await seed.seed(api, producer, engineers, expires_on)

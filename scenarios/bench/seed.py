@@ -53,9 +53,27 @@ PAIRS: tuple[tuple[str, str], ...] = (
 
 PRODUCER = "bangke-bench"
 HTTP_CONCURRENCY = 6
+TOKEN_REUSE_S = 600
+"""Seconds an access token is used before signing in again. identity-svc issues them for 900 s by default."""
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂"
 REGION_CODES = ("110101", "310104", "440106", "330106", "320102", "510104")
+
+
+@dataclass
+class Login:
+    """An account's credentials and its latest access token, renewed because a full-size seeding outlives one token."""
+
+    mobile: str
+    password: str
+    token: str = ""
+    signed_in_at: float = float("-inf")
+
+    async def header(self, api: "Api") -> dict[str, str]:
+        if time.monotonic() - self.signed_in_at > TOKEN_REUSE_S:
+            self.token = await api.token(self.mobile, self.password)
+            self.signed_in_at = time.monotonic()
+        return {"Authorization": f"Bearer {self.token}"}
 
 
 @dataclass
@@ -63,7 +81,7 @@ class Engineer:
     engineer_id: str
     outlet_id: str
     region_id: str
-    token: str
+    login: Login
     applied_at: dict[str, datetime] = field(default_factory=dict)
     """Qualification type -> when qualification-svc recorded the application (service clock)."""
     certificates: dict[str, str] = field(default_factory=dict)
@@ -134,11 +152,11 @@ def operator_credentials() -> tuple[str, str]:
     return stored["mobile"], stored["password"]
 
 
-async def set_up_organisation(api: Api, regions: int, outlets_per_region: int) -> tuple[Organisation, str]:
-    """Create a provider, regions and outlets of this run; return them and the operator's token."""
+async def set_up_organisation(api: Api, regions: int, outlets_per_region: int) -> tuple[Organisation, Login]:
+    """Create a provider, regions and outlets of this run; return them and the operator's login."""
     run_id = uuid.uuid4().hex[:8]
-    mobile, password = operator_credentials()
-    operator = {"Authorization": f"Bearer {await api.token(mobile, password)}"}
+    operator_login = Login(*operator_credentials())
+    operator = await operator_login.header(api)
 
     signup = {
         "service_type": "installation_maintenance",
@@ -164,10 +182,10 @@ async def set_up_organisation(api: Api, regions: int, outlets_per_region: int) -
             response = await api.identity.post("/api/identity/outlets", json=body, headers=operator)
             _check(response, "outlet")
             outlets.append((response.json()["id"], region_id))
-    return Organisation(run_id, provider_id, region_ids, outlets), operator["Authorization"]
+    return Organisation(run_id, provider_id, region_ids, outlets), operator_login
 
 
-async def register_engineers(api: Api, operator_auth: str, organisation: Organisation, count: int) -> list[Engineer]:
+async def register_engineers(api: Api, operator: Login, organisation: Organisation, count: int) -> list[Engineer]:
     """Register ``count`` engineers spread over the outlets, and sign each one in."""
     semaphore = asyncio.Semaphore(HTTP_CONCURRENCY)
     done = 0
@@ -180,19 +198,20 @@ async def register_engineers(api: Api, operator_auth: str, organisation: Organis
             for _attempt in range(5):
                 mobile, password = _mobile(), _password()
                 body = {"name": _name(), "id_number": _id_number(), "mobile": mobile, "outlet_id": outlet_id, "password": password}
-                response = await api.identity.post("/api/identity/engineers", json=body, headers={"Authorization": operator_auth})
+                response = await api.identity.post("/api/identity/engineers", json=body, headers=await operator.header(api))
                 if response.status_code == 409:
                     continue  # a made-up mobile or ID number that an earlier run already used
                 _check(response, "engineer registration")
                 engineer_id = response.json()["id"]
-                token = await api.token(mobile, password)
+                login = Login(mobile, password)
+                await login.header(api)
                 break
             else:
                 raise RuntimeError("engineer registration: five made-up mobiles or ID numbers in a row were taken")
         done += 1
         if done % 250 == 0:
             print(f"  engineers registered and signed in: {done}/{count} ({time.monotonic() - started:.0f} s)", flush=True)
-        return Engineer(engineer_id, outlet_id, region_id, token)
+        return Engineer(engineer_id, outlet_id, region_id, login)
 
     return list(await asyncio.gather(*(one(i) for i in range(count))))
 
@@ -233,7 +252,7 @@ async def apply_all(api: Api, engineers: list[Engineer], deadline_s: float = 240
             while True:
                 response = await api.qualification.post(
                     "/api/qualification/qualifications", json={"qualification_type": qualification_type},
-                    headers={"Authorization": f"Bearer {engineer.token}"},
+                    headers=await engineer.login.header(api),
                 )
                 if response.status_code == 201:
                     engineer.applied_at[qualification_type] = datetime.fromisoformat(response.json()["applied_at"])

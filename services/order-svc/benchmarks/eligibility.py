@@ -33,9 +33,9 @@ from pymongo import AsyncMongoClient
 from bangke_runtime.clock import china_date
 from bangke_runtime.serialised import SerialisedDatabase, WritePolicy, is_ferretdb
 from order_svc.adapters.eligibility_store import (
+    ENGINEERS_COLLECTION,
     EligibilityStore,
     Holder,
-    engineers_collection,
     entry_value,
     holder_key,
     holding_fields,
@@ -118,7 +118,7 @@ async def seed(db, args: argparse.Namespace) -> dict[str, int]:
                     if item.in_effect:
                         outlet_holders[qualification_type][holder_key(engineer_id)] = entry_value(item.valid_until, name)
                         region_holders[qualification_type].append(Holder(engineer_id, item.valid_until.isoformat(), name))
-                engineer_documents.setdefault(engineers_collection(engineer_id), []).append(
+                engineer_documents.setdefault(ENGINEERS_COLLECTION, []).append(
                     {"_id": engineer_id, "name": name, "outlet_id": outlet, "region_id": region, "holdings": holdings,
                      "listed": {qualification_type: [outlet, region] for qualification_type in types},
                      "processed_events": [f"event-{engineer_id}-{n}" for n in range(2 * len(types))]}

@@ -4,6 +4,7 @@ The region shortlist is set to 3 entries, so entries leave and re-enter it. Afte
 listings must equal what a plain filter over all holdings returns.
 """
 
+import asyncio
 import random
 from datetime import date, timedelta
 
@@ -12,12 +13,14 @@ from pymongo import AsyncMongoClient
 
 from bangke_runtime.serialised import SerialisedDatabase, WritePolicy, is_ferretdb
 from order_svc.adapters.eligibility_store import (
+    ENGINEERS_COLLECTION,
     AreaChanges,
     EligibilityStore,
     holder_key,
     outlet_collection,
     region_collection,
     scope_id,
+    with_saved_holding,
 )
 from order_svc.domain.eligibility import Holding, HoldingStatus
 
@@ -140,3 +143,52 @@ async def test_registration_names_entries(db):
     assert rows == [{"engineer_id": "eng-1", "engineer_name": "张伟", "effective_until": "2027-06-30"}]
     assert await store.holding_in_area("outlet", TYPE, "outlet-b", "eng-1") is None
     assert (await store.holding_in_area("region", TYPE, REGION, "eng-1")).valid_until == date(2027, 6, 30)
+
+
+async def test_cached_saves_apply_once(db):
+    # Saves of cached engineers decide redelivery from memory and go out side by side.
+    store = EligibilityStore(db, shortlist_size=3, cache_size=50, single_writer=lambda: True)
+    engineer_ids = [f"eng-{n}" for n in range(20)]
+    for engineer_id in engineer_ids:
+        await store.record_engineer(f"registered-{engineer_id}", engineer_id, {"name": engineer_id})
+    await store.load_engineers([*engineer_ids, "eng-unknown"])
+
+    async def save(engineer_id: str, event_id: str, valid_until: date) -> bool:
+        document = await store.engineer(engineer_id, keep=True)
+        granted = holding(engineer_id, "outlet-a", HoldingStatus.GRANTED, valid_until)
+        applied = await store.save(granted, event_id)
+        if applied:
+            store.remember(with_saved_holding(document, granted, event_id))
+        return applied
+
+    first = await asyncio.gather(*(save(e, f"grant-{e}", date(2027, 6, 30)) for e in engineer_ids))
+    again = await asyncio.gather(*(save(e, f"grant-{e}", date(2028, 1, 1)) for e in engineer_ids))
+    unknown = await save("eng-unknown", "grant-eng-unknown", date(2027, 6, 30))
+
+    assert first == [True] * len(engineer_ids)
+    assert again == [False] * len(engineer_ids)
+    assert unknown is True
+    async for document in db[ENGINEERS_COLLECTION].find({}):
+        assert document["holdings"][TYPE]["valid_until"] == "2027-06-30", document["_id"]
+        assert document["processed_events"].count(f"grant-{document['_id']}") == 1, document["_id"]
+        if document["_id"] != "eng-unknown":
+            assert document["name"] == document["_id"]
+
+
+async def test_shards_merged_into_one_collection(db):
+    await db["engineers_0007"].insert_many([{"_id": "eng-1", "name": "张伟"}, {"_id": "eng-2", "name": "李娜"}])
+    await db["engineers_1023"].insert_one({"_id": "eng-3", "holdings": {TYPE: {"status": "granted"}}})
+    await db["engineers_notes"].insert_one({"_id": "kept"})
+    store = EligibilityStore(db, shortlist_size=3)
+
+    moved = await store.merge_engineer_shards()
+    moved_again = await store.merge_engineer_shards()
+
+    assert (moved, moved_again) == (3, 0)
+    names = await db.list_collection_names()
+    assert "engineers_0007" not in names
+    assert "engineers_1023" not in names
+    assert "engineers_notes" in names
+    assert (await store.engineer("eng-2"))["name"] == "李娜"
+    assert (await store.engineer("eng-3"))["holdings"][TYPE]["status"] == "granted"
+

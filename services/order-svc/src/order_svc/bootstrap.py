@@ -36,6 +36,7 @@ def build(settings: OrderSettings | None = None) -> tuple[Runtime, FastAPI]:
     @runtime.on_start
     async def prepare(_runtime: Runtime) -> None:
         await orders.create_indexes()
+        await eligibility.merge_engineer_shards()
         await runtime.storage.ensure_bucket(ctx.evidence_bucket)
 
     register_subscribers(runtime, ctx)

@@ -1,15 +1,18 @@
-"""The eligibility projection in MongoDB, laid out so that every read is one lookup by ``_id`` in a small collection.
+"""The eligibility projection in MongoDB, laid out so that every read is one lookup by ``_id``.
 
-FerretDB v1 on SQLite evaluates even an ``_id`` lookup by scanning its collection in SQLite (``explain``
-shows ``SCAN``), so a lookup costs in proportion to the bytes of the whole collection: measured with
-100,000 engineers, about 120 ms in one collection of 5,000 outlet documents and 1.8 s in one of
-100,000 engineer documents. Each collection is therefore kept small, and each read is one document:
+Outlet and region documents sit in small collections of their own. Unpatched, FerretDB v1 on SQLite
+evaluates even an ``_id`` lookup by scanning its collection. Measured with 100,000 engineers, that
+took about 120 ms in one collection of 5,000 outlet documents and 1.8 s in one of 100,000 engineer
+documents. The local stack's FerretDB build finds ``_id`` lookups through the index
+(deploy/local/ferretdb). So the engineer documents share one collection, where the writes of a batch
+can go out as one ``update`` command:
 
-- ``engineers_NNNN``: one document per engineer (``_id`` is the engineer id), in one of
-  ``ENGINEER_SHARDS`` collections chosen by a hash of the id. It holds the registration facts and,
-  under ``holdings.<qualification type>``, the engineer's holding of each type; ``listed`` records
-  where its entries were last written. Qualification and engineer events are applied here with
-  ``apply_once``. Offers, acceptances, the order pool and the at-risk check read holdings here.
+- ``engineers``: one document per engineer (``_id`` is the engineer id). It holds the registration
+  facts and, under ``holdings.<qualification type>``, the engineer's holding of each type; ``listed``
+  records where its entries were last written. Qualification and engineer events are applied here
+  once each (``processed_events``). Offers, acceptances, the order pool and the at-risk check read
+  holdings here. Earlier versions spread these documents over 1,024 collections ``engineers_NNNN``;
+  ``merge_engineer_shards`` moves them here at start.
 - one collection per outlet, with one document per qualification type, ``_id`` = ``"<type>:<outlet
   id>"``. ``holders`` maps each engineer of the outlet whose qualification is in effect to an entry
   ``"<valid_until> <name>"`` (an ISO date, a space and the name, or the date alone before the name is
@@ -32,33 +35,35 @@ all its engineers in ``AreaChanges`` and writes each outlet and region document 
 
 import asyncio
 import hashlib
-import zlib
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from collections.abc import Callable
 from typing import Any, Literal
 
+import structlog
+from pymongo import ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from bangke_runtime.idempotency import apply_once
+from bangke_runtime.idempotency import PROCESSED_FIELD, apply_once, mark_processed
 from bangke_runtime.lru import LruCache
 
 from ..domain.eligibility import Holding, HoldingStatus
 
+log = structlog.get_logger()
+
 Area = Literal["outlet", "region"]
 
-ENGINEER_SHARDS = 1024
+ENGINEERS_COLLECTION = "engineers"
+ENGINEER_SHARD = re.compile(r"engineers_\d{4}")
+"""The collections of engineer documents in earlier versions, one of 1,024 by a hash of the id."""
 CAS_ATTEMPTS = 20
+LOOKUP_CHUNK = 500
 
 
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:20]
-
-
-def engineers_collection(engineer_id: str) -> str:
-    """Return the collection of the engineer's document: one of ``ENGINEER_SHARDS``, by a hash of the id."""
-    return f"engineers_{zlib.crc32(engineer_id.encode()) % ENGINEER_SHARDS:04d}"
 
 
 def outlet_collection(outlet_id: str) -> str:
@@ -119,6 +124,17 @@ def shortlist(holders: list[Holder], size: int) -> dict[str, str]:
     """Return the ``holders`` field of a region document: the ``size`` best-ranked entries."""
     best = sorted(holders, key=lambda holder: holder.rank)[:size]
     return {holder_key(h.engineer_id): entry_value(date.fromisoformat(h.valid_until), h.name) for h in best}
+
+
+def with_saved_holding(document: dict[str, Any] | None, holding: Holding, event_id: Any) -> dict[str, Any]:
+    """Return the engineer's document as ``save`` left it after applying ``event_id``.
+
+    ``document`` is the document as it was stored before, or None when there was none.
+    """
+    saved = dict(document or {"_id": holding.engineer_id})
+    saved["holdings"] = {**(saved.get("holdings") or {}), holding.qualification_type: holding_fields(holding)}
+    saved[PROCESSED_FIELD] = [*(saved.get(PROCESSED_FIELD) or []), str(event_id)]
+    return saved
 
 
 def holding_fields(holding: Holding) -> dict[str, Any]:
@@ -245,19 +261,58 @@ class EligibilityStore:
         self._cache: LruCache[dict[str, Any]] = LruCache(cache_size)
         self._single_writer = single_writer
 
-    async def engineer(self, engineer_id: str, *, keep: bool = False) -> dict[str, Any] | None:
-        """Return the engineer's document without its processed event ids; treat it as read-only.
+    @property
+    def _engineers(self) -> Any:
+        return self._db[ENGINEERS_COLLECTION]
 
-        ``keep`` caches a document read from the database; only a caller holding ``areas_lock`` may
-        pass it.
+    async def merge_engineer_shards(self) -> int:
+        """Move the engineer documents of earlier versions' ``engineers_NNNN`` collections into ``engineers``.
+
+        Run at start, before any event is applied. Each document is written whole under its ``_id`` and
+        its old collection is dropped after, so a crash in between only repeats the copy. Returns the
+        number of documents moved.
+        """
+        moved = 0
+        for name in sorted(await self._db.list_collection_names()):
+            if not ENGINEER_SHARD.fullmatch(name):
+                continue
+            documents = [document async for document in self._db[name].find({})]
+            if documents:
+                await self._engineers.bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in documents], ordered=False)
+            await self._db.drop_collection(name)
+            moved += len(documents)
+        if moved:
+            log.info("eligibility.engineer_shards_merged", documents=moved)
+        return moved
+
+    async def engineer(self, engineer_id: str, *, keep: bool = False) -> dict[str, Any] | None:
+        """Return the engineer's document; treat it as read-only.
+
+        ``keep`` caches a document read from the database, with its processed event ids, so that
+        ``save`` can tell a redelivered event from memory; only a caller holding ``areas_lock`` may
+        pass it. Other reads leave the processed event ids out.
         """
         caching = self._single_writer()
         if caching and (cached := self._cache.get(engineer_id)) is not None:
             return cached
-        document = await self._db[engineers_collection(engineer_id)].find_one({"_id": engineer_id}, {"processed_events": 0})
-        if document is not None and caching and keep:
+        keeping = caching and keep
+        document = await self._engineers.find_one({"_id": engineer_id}, None if keeping else {PROCESSED_FIELD: 0})
+        if document is not None and keeping:
             self._cache.put(engineer_id, document)
         return document
+
+    async def load_engineers(self, engineer_ids: list[str]) -> None:
+        """Read the engineers that are not cached yet into the cache, with one query per 500 of them.
+
+        Only saves round trips: without it ``engineer(keep=True)`` reads each one. The caller must
+        hold ``areas_lock``.
+        """
+        if not self._single_writer():
+            return
+        missing = [engineer_id for engineer_id in engineer_ids if self._cache.get(engineer_id) is None]
+        for start in range(0, len(missing), LOOKUP_CHUNK):
+            async for document in self._engineers.find({"_id": {"$in": missing[start : start + LOOKUP_CHUNK]}}):
+                self._cache.put(document["_id"], document)
 
     def remember(self, document: dict[str, Any]) -> None:
         """Cache the engineer's document as a write under ``areas_lock`` has just stored it."""
@@ -281,15 +336,24 @@ class EligibilityStore:
         The caller must hold ``areas_lock``.
         """
         update = {"$set": {f"holdings.{holding.qualification_type}": holding_fields(holding)}}
-        collection = self._db[engineers_collection(holding.engineer_id)]
-        self._cache.forget(holding.engineer_id)
-        return await apply_once(collection, {"_id": holding.engineer_id}, event_id, update, upsert=True)
+        engineer_id = holding.engineer_id
+        cached = self._cache.get(engineer_id) if self._single_writer() else None
+        self._cache.forget(engineer_id)
+        if cached is not None:
+            # This process is the only writer and the cached document is the stored one, so its
+            # processed event ids decide, and the update can join the other saves waiting for the
+            # collection in one command.
+            if str(event_id) in (cached.get(PROCESSED_FIELD) or ()):
+                self._cache.put(engineer_id, cached)
+                return False
+            if await self._engineers.update_by_id(engineer_id, mark_processed(update, event_id)):
+                return True
+        return await apply_once(self._engineers, {"_id": engineer_id}, event_id, update, upsert=True)
 
     async def record_engineer(self, event_id: Any, engineer_id: str, fields: dict[str, Any]) -> bool:
         """Store registration facts once per event. The caller must hold ``areas_lock``."""
-        collection = self._db[engineers_collection(engineer_id)]
         self._cache.forget(engineer_id)
-        return await apply_once(collection, {"_id": engineer_id}, event_id, {"$set": fields}, upsert=True)
+        return await apply_once(self._engineers, {"_id": engineer_id}, event_id, {"$set": fields}, upsert=True)
 
     async def sync(self, engineer_id: str, qualification_types: list[str] | None = None) -> None:
         """Make the outlet and region entries of the engineer match the stored holdings.
@@ -315,16 +379,18 @@ class EligibilityStore:
             await self._write_outlet(qualification_type, outlet_id, outlet)
         for (qualification_type, region_id), region in changes.regions.items():
             await self._update_region(qualification_type, region_id, region)
-        for engineer_id, scopes in changes.listed.items():
-            if not scopes:
-                continue
-            cached = self._cache.get(engineer_id)
-            self._cache.forget(engineer_id)
-            await self._db[engineers_collection(engineer_id)].update_one(
-                {"_id": engineer_id}, {"$set": {f"listed.{qualification_type}": value for qualification_type, value in scopes.items()}}
-            )
-            if cached is not None:
-                self.remember({**cached, "listed": {**(cached.get("listed") or {}), **scopes}})
+        # Side by side, so that the updates go out together as one command where this is the only writer.
+        await asyncio.gather(
+            *(self._write_listed(engineer_id, scopes) for engineer_id, scopes in changes.listed.items() if scopes)
+        )
+
+    async def _write_listed(self, engineer_id: str, scopes: dict[str, Any]) -> None:
+        cached = self._cache.get(engineer_id)
+        self._cache.forget(engineer_id)
+        update = {"$set": {f"listed.{qualification_type}": value for qualification_type, value in scopes.items()}}
+        await self._engineers.update_by_id(engineer_id, update)
+        if cached is not None:
+            self.remember({**cached, "listed": {**(cached.get("listed") or {}), **scopes}})
 
     async def _write_outlet(self, qualification_type: str, outlet_id: str, outlet: _AreaEntries) -> None:
         update: dict[str, Any] = {}

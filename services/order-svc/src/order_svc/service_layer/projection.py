@@ -1,8 +1,8 @@
 """Consumed events: keep the eligibility projection and flag accepted orders whose engineer lost cover.
 
 Qualification events arrive keyed by engineer id in batches, so one engineer's events are applied in
-order. The engineer's document and the orders record the event id in the same update
-(``apply_once``), so a redelivered event changes nothing twice. The outlet and region entries are
+order. The engineer's document and the orders record the event id in the same update as its
+effect, so a redelivered event changes nothing twice. The outlet and region entries are
 gathered from the engineers' documents as they stand after the batch and written once per outlet and
 region document. Copying them again changes nothing, and a batch runs every step on redelivery too,
 which repairs a crash between two writes.
@@ -20,8 +20,9 @@ from bangke_contracts.qualifications import QualificationApplied, QualificationE
 from bangke_runtime.batches import apply_by_key, with_retries
 from bangke_runtime.kafka import DeadLetterPolicy
 from bangke_runtime.outbox import with_outbox
+from bangke_runtime.serialised import GROUP_LIMIT
 
-from ..adapters.eligibility_store import AreaChanges, holding_fields, holding_in
+from ..adapters.eligibility_store import AreaChanges, holding_in, with_saved_holding
 from ..domain.eligibility import Holding, HoldingStatus, QualificationEventType, apply_qualification_event, covers_appointment
 from ..domain.orders import ASSIGNED, log_entry
 from .context import PRODUCER, OrderContext
@@ -30,6 +31,8 @@ from .dispatch import order_ref
 log = structlog.get_logger()
 
 SYSTEM_ROLE = "system"
+ENGINEERS_AT_ONCE = GROUP_LIMIT
+"""Engineers of a batch applied side by side: as many as the runtime sends in one ``update`` command."""
 
 _qualification_event: TypeAdapter[Any] = TypeAdapter(QualificationEvent)
 
@@ -38,8 +41,9 @@ async def on_qualification_records(ctx: OrderContext, records: list[Any], dead_l
     """Apply a batch of consumed qualification records; return once all are stored, so it can be committed.
 
     Records that cannot be parsed, and events that keep failing, go to the dead-letter topic. The
-    engineers of the batch are applied one after another: concurrent writes of one service slow
-    FerretDB down rather than overlap.
+    batch's engineers that are not in memory are read with one query, and up to ``ENGINEERS_AT_ONCE``
+    of them are applied side by side, so that where order-svc is the only writer their saves go out as
+    one ``update`` command.
     """
     changes = AreaChanges()
     # The last event other than an application, and the holding after it, per engineer and type.
@@ -61,7 +65,7 @@ async def on_qualification_records(ctx: OrderContext, records: list[Any], dead_l
     async with ctx.eligibility.areas_lock:
         await apply_by_key(
             records, _qualification_event, lambda event: event.payload.engineer_id, apply_engineer, dead_letters,
-            ctx.settings, at_once=1,
+            ctx.settings, at_once=ENGINEERS_AT_ONCE, prepare=ctx.eligibility.load_engineers,
         )
         await with_retries(ctx.settings, lambda: ctx.eligibility.write_areas(changes))
     if reassess:
@@ -81,8 +85,7 @@ async def _apply(
 
     applied = await ctx.eligibility.save(holding, event.event_id)
     if applied:
-        document = dict(document or {"_id": payload.engineer_id})
-        document["holdings"] = {**(document.get("holdings") or {}), holding.qualification_type: holding_fields(holding)}
+        document = with_saved_holding(document, holding, event.event_id)
         ctx.eligibility.remember(document)
     else:
         # A redelivery: the stored document may be ahead of this event, and the entries must follow it.
