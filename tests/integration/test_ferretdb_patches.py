@@ -19,6 +19,7 @@ wrote, and a failing statement must leave the ones before it applied.
 import asyncio
 
 import pytest
+from bson import Int64
 from pymongo import AsyncMongoClient, UpdateOne
 from pymongo.errors import BulkWriteError
 
@@ -123,6 +124,17 @@ async def test_later_statements_see_earlier_writes(collection):
     assert stored["d3"] == {"_id": "d3", "n": 5}
     assert stored["new"] == {"_id": "new", "n": 2}
     assert await collection.count_documents({"seen": True}) == 1
+
+
+async def test_numeric_ids_apply_in_order(collection):
+    # A 32-bit and a 64-bit 5 name the same document, so the second statement must read the first's write.
+    await collection.insert_one({"_id": 5, "n": 0})
+    updates = [UpdateOne({"_id": 5}, {"$inc": {"n": 1}}), UpdateOne({"_id": Int64(5)}, {"$inc": {"n": 1}})]
+
+    result = await collection.bulk_write(updates, ordered=True)
+
+    assert result.modified_count == 2
+    assert await collection.find_one({"_id": 5}) == {"_id": 5, "n": 2}
 
 
 async def test_failing_statement_keeps_earlier_ones(collection):
