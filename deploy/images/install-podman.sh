@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install what the local image builds and the Podman-based tests need on a Debian 12 host (run as root):
-# Podman with the runc runtime, debootstrap for the base image, Maven for the Kafka jars.
+# Podman with the runc runtime, debootstrap for the base image, Maven for the Kafka jars. Debian 12's
+# Podman networks use CNI, and without the dnsname plugin a compose network has no DNS, so the
+# gateway cannot resolve the services by name.
 # Go (1.24 or newer) for FerretDB and versitygw is not a Debian bookworm package in that version and
 # must already be on PATH. Idempotent: installed packages are left alone.
 set -euo pipefail
 
-PACKAGES=(podman runc debootstrap uidmap slirp4netns fuse-overlayfs maven)
+PACKAGES=(podman runc debootstrap uidmap slirp4netns fuse-overlayfs maven golang-github-containernetworking-plugin-dnsname)
 
 missing=()
 for package in "${PACKAGES[@]}"; do
