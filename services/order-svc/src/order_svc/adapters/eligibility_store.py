@@ -7,7 +7,7 @@ documents. The local stack's FerretDB build finds ``_id`` lookups through the in
 (deploy/local/ferretdb). So the engineer documents share one collection, where the writes of a batch
 can go out as one ``update`` command:
 
-- ``engineers``: one document per engineer (``_id`` is the engineer id). It holds the registration
+- ``engineers``: one document per engineer (``_id`` is the engineer id). It contains the registration
   facts and, under ``holdings.<qualification type>``, the engineer's holding of each type; ``listed``
   records where its entries were last written. Qualification and engineer events are applied here
   once each (``processed_events``). Offers, acceptances, the order pool and the at-risk check read
@@ -304,8 +304,8 @@ class EligibilityStore:
     async def load_engineers(self, engineer_ids: list[str]) -> None:
         """Read the engineers that are not cached yet into the cache, with one query per 500 of them.
 
-        Only saves round trips: without it ``engineer(keep=True)`` reads each one. The caller must
-        hold ``areas_lock``.
+        This only saves round trips, because ``engineer(keep=True)`` would otherwise read each one. The
+        caller must hold ``areas_lock``.
         """
         if not self._single_writer():
             return
@@ -337,17 +337,14 @@ class EligibilityStore:
         """
         update = {"$set": {f"holdings.{holding.qualification_type}": holding_fields(holding)}}
         engineer_id = holding.engineer_id
+        # Where this process is the only writer, the cached document is the stored one. Its processed
+        # event ids then decide, and the update can join the saves waiting for the collection.
         cached = self._cache.get(engineer_id) if self._single_writer() else None
+        if cached is not None and str(event_id) in (cached.get(PROCESSED_FIELD) or ()):
+            return False
         self._cache.forget(engineer_id)
-        if cached is not None:
-            # This process is the only writer and the cached document is the stored one, so its
-            # processed event ids decide, and the update can join the other saves waiting for the
-            # collection in one command.
-            if str(event_id) in (cached.get(PROCESSED_FIELD) or ()):
-                self._cache.put(engineer_id, cached)
-                return False
-            if await self._engineers.update_by_id(engineer_id, mark_processed(update, event_id)):
-                return True
+        if cached is not None and await self._engineers.update_by_id(engineer_id, mark_processed(update, event_id)):
+            return True
         return await apply_once(self._engineers, {"_id": engineer_id}, event_id, update, upsert=True)
 
     async def record_engineer(self, event_id: Any, engineer_id: str, fields: dict[str, Any]) -> bool:

@@ -32,7 +32,7 @@ log = structlog.get_logger()
 
 SYSTEM_ROLE = "system"
 ENGINEERS_AT_ONCE = GROUP_LIMIT
-"""Engineers of a batch applied side by side: as many as the runtime sends in one ``update`` command."""
+"""Maximum engineers of a batch applied side by side, as many as the runtime sends in one ``update`` command."""
 
 _qualification_event: TypeAdapter[Any] = TypeAdapter(QualificationEvent)
 
