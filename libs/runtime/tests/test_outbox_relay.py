@@ -1,5 +1,6 @@
 """The outbox relay with handed-over entries, and the write notifications that feed it (no servers)."""
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,6 +83,32 @@ def ids(broker: FakeBroker) -> list[str]:
     return [event_id for _topic, event_id in broker.published]
 
 
+class Cursor:
+    """A cursor over the pending documents of ``raw`` at iteration time. With ``gate``, iteration waits for it."""
+
+    def __init__(self, raw: FakeCollection, gate: asyncio.Event | None = None) -> None:
+        self._raw = raw
+        self._gate = gate
+
+    def batch_size(self, _count: int) -> "Cursor":
+        return self
+
+    def __aiter__(self) -> Any:
+        async def iterate() -> Any:
+            if self._gate is not None:
+                await self._gate.wait()
+            for document in [d for d in self._raw.documents.values() if d.get("outbox_pending")]:
+                yield document
+
+        return iterate()
+
+
+async def wait_for(condition: Any, seconds: float = 5.0) -> None:
+    async with asyncio.timeout(seconds):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
 async def test_handed_entries_are_published_without_reading(parts: Any) -> None:
     relay, broker, collection, raw = parts
     first, second = score("e-1"), score("e-1")
@@ -129,20 +156,7 @@ async def test_start_up_scan_runs_before_announced_documents(parts: Any) -> None
     older, newer = score("e-1"), score("e-1")
     raw.documents["a"] = {"_id": "a", **new_document_outbox([older])}
 
-    class Cursor:
-        def __init__(self, documents: list[dict[str, Any]]) -> None:
-            self._documents = documents
-
-        def limit(self, _count: int) -> "Cursor":
-            return self
-
-        def __aiter__(self) -> Any:
-            async def iterate() -> Any:
-                for document in self._documents:
-                    yield document
-            return iterate()
-
-    raw.find = lambda document_filter, projection: Cursor([d for d in raw.documents.values() if d.get("outbox_pending")])
+    raw.find = lambda document_filter, projection: Cursor(raw)
     await collection.update_one({"_id": "a"}, with_outbox({"$set": {"state": 1}}, [newer]))
 
     assert await relay.sweep_all() == 2
@@ -150,6 +164,82 @@ async def test_start_up_scan_runs_before_announced_documents(parts: Any) -> None
 
     assert ids(broker)[:2] == [str(older.event_id), str(newer.event_id)]
     assert raw.documents["a"]["outbox"] == []
+
+
+async def test_scan_does_not_hold_up_publishing() -> None:
+    broker, raw = FakeBroker(), FakeCollection()
+    settings = ServiceSettings(outbox_full_scan_interval_s=0.05, outbox_poll_interval_s=0.01)
+    relay = OutboxRelay(broker, settings)  # type: ignore[arg-type]
+    policy = WritePolicy()
+    policy.listeners.append(relay.on_write)
+    collection = SerialisedCollection(raw, policy)  # type: ignore[arg-type]
+    relay.register(raw)  # type: ignore[arg-type]
+    gate = asyncio.Event()
+    scans: list[dict[str, Any]] = []
+
+    def find(document_filter: dict[str, Any], projection: dict[str, Any]) -> Cursor:
+        scans.append(document_filter)
+        # The scan at start goes through; the later ones hang until the gate opens, like a slow full scan.
+        return Cursor(raw, gate if len(scans) > 1 else None)
+
+    raw.find = find  # type: ignore[attr-defined]
+    await relay.start()
+    try:
+        await wait_for(lambda: len(scans) >= 2)
+        announced = score("e-1")
+        await collection.insert_one({"_id": "a", **new_document_outbox([announced])})
+        await wait_for(lambda: ids(broker) == [str(announced.event_id)])
+        assert len(scans) == 2, "the hanging scan is still the second one"
+
+        # An outbox that no write announced goes out once the scan gets through.
+        forgotten = score("e-2")
+        raw.documents["b"] = {"_id": "b", **new_document_outbox([forgotten])}
+        gate.set()
+        await wait_for(lambda: str(forgotten.event_id) in ids(broker))
+        await wait_for(lambda: raw.documents["b"]["outbox"] == [])
+    finally:
+        await relay.stop()
+
+    assert ids(broker) == [str(announced.event_id), str(forgotten.event_id)]
+    assert raw.documents["a"]["outbox_pending"] is False
+
+
+async def test_scan_skips_published_lazy_entries() -> None:
+    broker, raw = FakeBroker(), FakeCollection()
+    relay = OutboxRelay(broker, ServiceSettings())  # type: ignore[arg-type]
+    policy = WritePolicy()
+    policy.listeners.append(relay.on_write)
+    collection = SerialisedCollection(raw, policy)  # type: ignore[arg-type]
+    relay.register(raw, lazy_clear=True)  # type: ignore[arg-type]
+    raw.find = lambda document_filter, projection: Cursor(raw)  # type: ignore[attr-defined]
+    first, second = score("e-1"), score("e-1")
+    await collection.insert_one({"_id": "a", **new_document_outbox([first])})
+    assert await relay.publish_hinted() == 1
+
+    # Published but not cleared yet: the document stays pending, and a scan leaves it alone.
+    assert raw.documents["a"]["outbox_pending"] is True
+    assert await relay.scan() == 0
+
+    raw.documents["a"]["outbox"].append(new_document_outbox([second])["outbox"][0])
+    assert await relay.scan() == 1
+    assert await relay.publish_hinted() == 1
+
+    assert ids(broker) == [str(first.event_id), str(second.event_id)]
+    assert raw.reads == 1, "the periodic scan hands nothing over: the publisher reads the document"
+
+
+async def test_scan_skips_announced_documents(parts: Any) -> None:
+    relay, broker, collection, raw = parts
+    raw.find = lambda document_filter, projection: Cursor(raw)
+    event = score("e-1")
+    await collection.insert_one({"_id": "a", **new_document_outbox([event])})
+
+    # The write announced the document with its entries; a scan adds nothing that costs a read.
+    assert await relay.scan() == 0
+    assert await relay.publish_hinted() == 1
+
+    assert ids(broker) == [str(event.event_id)]
+    assert raw.reads == 0
 
 
 async def test_failed_publish_keeps_the_entries_in_order(parts: Any) -> None:

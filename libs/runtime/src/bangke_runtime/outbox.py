@@ -131,13 +131,18 @@ class OutboxRelay:
     A full scan of every registered collection runs at start, before any announced document is
     published. So an outbox left by a process that crashed after its write goes out before newer events
     of the same document. The scan runs again every ``outbox_full_scan_interval_s``, and whenever a
-    write set ``outbox_pending`` without naming its document by ``_id``.
+    write set ``outbox_pending`` without naming its document by ``_id``. Those later scans run beside
+    the publishing: a scan only announces the documents it found with unpublished entries, and the
+    next round of publishing reads and publishes them like any other announced document. On FerretDB v1
+    a scan reads every document of the collection, which takes seconds under load, and publishing
+    waited for it before.
     """
 
     PUBLISH_CONCURRENCY = 8
     """Documents whose outboxes are published at once; the events of one document go out in order."""
 
     SCAN_BATCH = 500
+    """Documents per batch of a scan's cursor."""
 
     CLEAR_QUIET_S = 1.0
     """Seconds without new work after which the published entries of lazily cleared documents are cleared."""
@@ -161,6 +166,9 @@ class OutboxRelay:
         self._swept_since_start = False
         self._scan_requested = True
         self._last_scan = 0.0
+        self._scan_task: asyncio.Task[int] | None = None
+        # The announcements the running round of publish_hinted took over, by collection and document id.
+        self._publishing: dict[str, dict[Any, list[dict[str, Any]] | None]] = {}
         self._last_work = 0.0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -312,10 +320,12 @@ class OutboxRelay:
     async def stop(self) -> None:
         if self._task is None:
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        for task in (self._task, self._scan_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._scan_task = None
         log.info("outbox.relay_stopped", published=self.published, uncleared_documents=self.uncleared_documents())
 
     async def _run(self) -> None:
@@ -325,12 +335,15 @@ class OutboxRelay:
                 if not self._swept_since_start:
                     await self.sweep_all()
                     self._swept_since_start = True
+                    self._scan_requested = False
+                    self._last_scan = asyncio.get_running_loop().time()
                 await self.publish_hinted()
                 loop_time = asyncio.get_running_loop().time()
-                if self._scan_requested or loop_time - self._last_scan >= self._settings.outbox_full_scan_interval_s:
+                scan_due = self._scan_requested or loop_time - self._last_scan >= self._settings.outbox_full_scan_interval_s
+                if scan_due and (self._scan_task is None or self._scan_task.done()):
                     self._scan_requested = False
                     self._last_scan = loop_time
-                    await self.sweep()
+                    self._scan_task = asyncio.create_task(self._scan_beside(), name="outbox-scan")
                 if not self._hints:
                     await self.clear_due()
                 timeout = min(timeout, self._until_clear_due())
@@ -376,6 +389,9 @@ class OutboxRelay:
                     continue
                 if not quiet and now - known.since < self.CLEAR_MAX_AGE_S:
                     # Oldest first: no later document is older.
+                    return writes
+                if writes and self._hints and not force:
+                    # Documents were announced meanwhile: publish them first, clear the rest next pass.
                     return writes
                 self._clearing.add((name, document_id))
                 try:
@@ -427,6 +443,7 @@ class OutboxRelay:
     async def publish_hinted(self) -> int:
         """Publish the outboxes of the documents that writes announced."""
         hints, self._hints = self._hints, {}
+        self._publishing = hints
         limit = asyncio.Semaphore(self.PUBLISH_CONCURRENCY)
 
         async def publish_one(name: str, document_id: Any, entries: list[dict[str, Any]] | None) -> int:
@@ -460,7 +477,10 @@ class OutboxRelay:
             if name in self._collections
             for document_id, entries in documents.items()
         ]
-        results = await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            self._publishing = {}
         published = sum(result for result in results if isinstance(result, int))
         self.published += published
         for result in results:
@@ -469,53 +489,60 @@ class OutboxRelay:
         return published
 
     async def sweep_all(self) -> int:
-        """Scan until no pending outbox is left; run at start, before announced documents."""
-        published = 0
-        after: dict[str, Any] = {}
-        while True:
-            found, sent = await self._sweep_round(after)
-            published += sent
-            if found < self.SCAN_BATCH:
-                return published
+        """Scan every registered collection, then publish what it found; return the events published.
+
+        Runs at start, before any announced document is published: the scan hands over the stored
+        outbox of each pending document, so that entries left before a crash go out before newer ones.
+        """
+        await self.scan(hand_over=True)
+        return await self.publish_hinted()
 
     async def sweep(self) -> int:
-        """Publish every pending outbox found by scanning; return how many events were published."""
-        if not self._lazy:
-            _found, published = await self._sweep_round({})
-            return published
-        # Lazily cleared documents stay pending after publishing, so a scan pages through them by _id.
-        return await self.sweep_all()
+        """Announce every pending outbox found by scanning, then publish; return the events published."""
+        await self.scan()
+        return await self.publish_hinted()
 
-    async def _sweep_round(self, after: dict[str, Any]) -> tuple[int, int]:
-        """Return the largest number of pending documents one collection had, and the events published.
+    async def scan(self, *, hand_over: bool = False) -> int:
+        """Announce the documents whose stored outbox contains entries not known as published; return how many.
 
-        For lazily cleared collections the scan continues after the ``_id`` stored in ``after``,
-        because their published documents stay pending until cleared.
+        One cursor per collection. With ``hand_over`` (the scan at start, before anything is
+        published) the entries read go to the publisher, which then needs no read, and a document that
+        a write announced already is read again by the publisher to keep its order. Later scans run
+        beside the publishing, where a read may be stale by the time a round publishes it: they skip
+        the documents already announced or being published, and the publisher reads the others.
         """
-        published = found = 0
+        announced = 0
         for name, collection in self._collections.items():
-            documents = 0
-            query: dict[str, Any] = {PENDING_FIELD: True}
-            cursor = None
-            if name in self._lazy:
-                if name in after:
-                    if after[name] is _DONE:
-                        continue
-                    query["_id"] = {"$gt": after[name]}
-                cursor = collection.find(query, {OUTBOX_FIELD: 1}).sort("_id", 1).limit(self.SCAN_BATCH)
-            else:
-                cursor = collection.find(query, {OUTBOX_FIELD: 1}).limit(self.SCAN_BATCH)
+            cursor = collection.find({PENDING_FIELD: True}, {OUTBOX_FIELD: 1}).batch_size(self.SCAN_BATCH)
             async for document in cursor:
-                documents += 1
-                if name in self._lazy:
-                    after[name] = document["_id"]
-                sent = await self._drain(collection, document)
-                published += sent
-                self.published += sent
-            if name in self._lazy and documents < self.SCAN_BATCH:
-                after[name] = _DONE
-            found = max(found, documents)
-        return found, published
+                entries = list(document.get(OUTBOX_FIELD) or [])
+                if name in self._lazy and entries:
+                    # Lazily cleared documents stay pending after publishing until their entries are cleared.
+                    published = self.published_ids(name, document["_id"])
+                    if all(str(entry.get("event_id")) in published for entry in entries):
+                        continue
+                waiting = document["_id"] in self._hints.get(name, {})
+                if not hand_over and (waiting or document["_id"] in self._publishing.get(name, {})):
+                    # A write announced it, and the next round, or the running one, publishes it.
+                    continue
+                self.note_pending(name, document["_id"], entries if hand_over and entries and not waiting else None)
+                announced += 1
+        return announced
+
+    async def _scan_beside(self) -> int:
+        """Run one scan beside the publishing, logging how long it took; a failure asks for another."""
+        started = asyncio.get_running_loop().time()
+        try:
+            announced = await self.scan()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning("outbox.scan_failed", error_type=type(error).__name__, error=str(error)[:500])
+            self._scan_requested = True
+            return 0
+        seconds = asyncio.get_running_loop().time() - started
+        log.info("outbox.scan_finished", collections=len(self._collections), announced=announced, seconds=round(seconds, 3))
+        return announced
 
     async def _drain(self, collection: AsyncCollection, document: dict[str, Any], handed: bool = False) -> int:
         """Publish ``document``'s outbox entries in order, then remove them from the stored outbox.
@@ -578,10 +605,6 @@ class OutboxRelay:
             {"_id": document_id, OUTBOX_FIELD: {"$size": 0}},
             {"$set": {PENDING_FIELD: False}},
         )
-
-
-_DONE = object()
-"""Marks a lazily cleared collection whose scan reached its last pending document."""
 
 
 def _set_outbox(update: Any) -> list[dict[str, Any]] | None:
