@@ -365,3 +365,17 @@ async def test_self_review_refused(scenario: Scenario):
     assert view["status"] == "pending_outlet_review"
     assert view["decisions"] == []
     assert event.payload.engineer_id == "manager-a"
+
+
+async def test_malformed_record_dead_lettered(scenario: Scenario):
+    topic = scenario.isolation.topic_prefix + CERTIFICATES
+    engineer_id = f"engineer-{uuid.uuid4().hex[:8]}"
+    broken = b'{"type": "certificate.submitted", "payload": 7'
+    await produce_raw(scenario.infra.kafka_bootstrap, topic, broken, key=engineer_id.encode())
+
+    # The submission after it, on the same engineer's partition, still opens its review.
+    await scenario.submit(engineer_id=engineer_id)
+
+    [dead] = await read_topic(scenario.infra.kafka_bootstrap, topic + ".dlq", expect=1)
+    assert dead.value == broken
+    assert dead.key == engineer_id.encode()

@@ -191,8 +191,13 @@ async def raw_records(msg: StreamMessage[Any]) -> list[Any]:
     return list(msg.raw_message)
 
 
+GATHER_MIN_BYTES = 1 << 20
+"""What a gathering subscriber asks Kafka for per fetch: more than arrives in ``gather_ms`` at normal
+rates, so Kafka answers after ``gather_ms``, or at once when a backlog fills it."""
+
+
 def batch_subscriber_options(
-    settings: ServiceSettings, group: str, *, max_records: int = 200, wait_ms: int = 10
+    settings: ServiceSettings, group: str, *, max_records: int = 200, wait_ms: int = 10, gather_ms: int = 0
 ) -> dict[str, Any]:
     """Return the options of a batch subscriber: those of ``subscriber_options`` plus batching.
 
@@ -200,6 +205,11 @@ def batch_subscriber_options(
     the consumer has fetched, without waiting for more. When nothing is there, FastStream waits
     ``wait_ms`` for a record and then sleeps ``wait_ms``, so an idle subscriber adds up to that much
     latency. The offsets are committed after the handler returned.
+
+    Records that arrive one by one make batches of one, each with its own commit round trip and log
+    lines. With ``gather_ms`` Kafka holds each fetch until that many milliseconds passed (or a backlog
+    filled it), so batches collect what arrived meanwhile: for subscribers where that much added
+    latency does not matter.
 
     The handler must dead-letter the records it cannot apply with ``DeadLetterPolicy.dead_letter_record``
     and apply the rest. A handler that raises gets the whole batch again, and after
@@ -211,6 +221,7 @@ def batch_subscriber_options(
         "max_records": max_records,
         "batch_timeout_ms": wait_ms,
         "decoder": raw_records,
+        **({"fetch_max_wait_ms": gather_ms, "fetch_min_bytes": GATHER_MIN_BYTES} if gather_ms > 0 else {}),
     }
 
 
