@@ -14,6 +14,12 @@ the metadata of every collection of its database to look up its own.
 The patched build writes the statements of one ``update`` command that each change one document by a
 plain ``_id`` in one SQLite transaction. A statement must still see what the statements before it
 wrote, and a failing statement must leave the ones before it applied.
+
+Without an ``_id`` condition, the patched build lets SQLite narrow the rows by the filter's first
+equality of a top-level field with a boolean or a plain ASCII string. SQLite keeps the rows whose field
+is that value, or an array, and uses the field's index when there is one. The handler still applies
+the whole filter, so a document whose array contains the value still matches, and any other condition
+still applies.
 """
 
 import asyncio
@@ -167,3 +173,53 @@ async def test_find_among_many_collections(collection):
     named = await database.list_collection_names(filter={"name": "extra_05"})
     assert named == ["extra_05"]
     assert len(await database.list_collection_names()) == 31
+
+
+@pytest.fixture
+async def people(collection):
+    people = collection.database["people"]
+    await people.create_index("mobile", unique=True)
+    await people.create_index("pending")
+    await people.insert_many([
+        {"_id": "p1", "mobile": "13800000001", "pending": True, "name": "张伟"},
+        {"_id": "p2", "mobile": "13800000002", "pending": False, "name": "李娜"},
+        {"_id": "p3", "mobile": ["13800000003", "13800000009"], "pending": [False, True], "name": "王芳"},
+        {"_id": "p4", "mobile": {"home": "13800000004"}, "name": "刘洋"},
+    ])
+    return people
+
+
+@pytest.mark.parametrize("document_filter", [{"mobile": "13800000001"}, {"pending": True}])
+async def test_field_equality_uses_the_index(people, document_filter):
+    plan = await query_plan(people, document_filter)
+    assert "USING INDEX" in plan, plan
+    assert "SCAN" not in plan, plan
+
+
+@pytest.mark.parametrize(
+    ("document_filter", "expected"),
+    [
+        ({"mobile": "13800000001"}, ["p1"]),
+        ({"mobile": "13800000009"}, ["p3"]),  # an element of an array
+        ({"mobile": "13800000004"}, []),  # inside an embedded document: no match, as on MongoDB
+        ({"mobile": "13800000001", "name": "李娜"}, []),  # the other condition still applies
+        ({"name": "王芳"}, ["p3"]),  # not plain ASCII: left to the handler
+        ({"pending": True}, ["p1", "p3"]),
+        ({"pending": False}, ["p2", "p3"]),
+        ({"mobile.home": "13800000004"}, ["p4"]),  # a path: left to the handler
+    ],
+)
+async def test_field_equality_matches_as_before(people, document_filter, expected):
+    found = [document["_id"] async for document in people.find(document_filter).sort("_id", 1)]
+    assert found == expected
+    assert await people.count_documents(document_filter) == len(expected)
+
+
+async def test_field_equality_in_updates_and_deletes(people):
+    updated = await people.update_many({"pending": True}, {"$set": {"pending": False}})
+    assert updated.modified_count == 2
+    assert await people.count_documents({"pending": True}) == 0
+
+    deleted = await people.delete_one({"mobile": "13800000009"})
+    assert deleted.deleted_count == 1
+    assert await people.find_one({"_id": "p3"}) is None
