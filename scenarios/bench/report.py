@@ -86,7 +86,10 @@ def render(
         h = summary[name]
         add(f"| {label} | {_ms(h['p50'])} | {_ms(h['p99'])} | {_ms(h['max'])} |")
     add("")
-    add(f"Completion reads: {summary['polls']} `_id` lookups in order-svc's database; heads skipped as stuck: {summary['stuck_skipped']}.")
+    add(
+        f"Completion reads: {summary['polls']} `_id` lookups in order-svc's database; events found stored by the read "
+        f"for another event: {summary.get('settled_by_other_reads', 0)}; heads skipped as stuck: {summary['stuck_skipped']}."
+    )
     add("")
     add("Resident memory (MiB), sampled every second:")
     add("")

@@ -34,12 +34,12 @@ from bangke_runtime.clock import china_date
 from bangke_runtime.serialised import SerialisedDatabase, WritePolicy, is_ferretdb
 from order_svc.adapters.eligibility_store import (
     ENGINEERS_COLLECTION,
+    OUTLETS_COLLECTION,
     EligibilityStore,
     Holder,
     entry_value,
     holder_key,
     holding_fields,
-    outlet_collection,
     region_collection,
     scope_id,
     shortlist,
@@ -124,11 +124,11 @@ async def seed(db, args: argparse.Namespace) -> dict[str, int]:
                      "processed_events": [f"event-{engineer_id}-{n}" for n in range(2 * len(types))]}
                 )
                 engineer += 1
-            outlet_documents[outlet_collection(outlet)] = [
+            outlet_documents.setdefault(OUTLETS_COLLECTION, []).extend([
                 {"_id": scope_id(qualification_type, outlet), "qualification_type": qualification_type,
                  "outlet_id": outlet, "region_id": region, "holders": holders}
                 for qualification_type, holders in outlet_holders.items()
-            ]
+            ])
         region_documents = {region_collection(region): [
             {"_id": scope_id(qualification_type, region), "qualification_type": qualification_type, "region_id": region,
              "version": 1, "outlets": [f"outlet-{region_index:03d}-{n:03d}" for n in range(args.outlets_per_region)],

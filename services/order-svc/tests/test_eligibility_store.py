@@ -14,6 +14,7 @@ from pymongo import AsyncMongoClient
 from bangke_runtime.serialised import SerialisedDatabase, WritePolicy, is_ferretdb
 from order_svc.adapters.eligibility_store import (
     ENGINEERS_COLLECTION,
+    OUTLETS_COLLECTION,
     AreaChanges,
     EligibilityStore,
     holder_key,
@@ -116,18 +117,36 @@ async def test_batched_changes_match_listings(db):
             assert await listing(store, "outlet", outlet, last_day, 10) == expected(model, "outlet", outlet, last_day, 10), batch
 
 
+async def test_region_shared_by_two_writers(db):
+    # Two stores stand for two processes writing one region. Neither may keep a copy of the region
+    # document, or skip a write because of one: each would drop or miss the other's entries.
+    stores = [EligibilityStore(db, shortlist_size=3), EligibilityStore(db, shortlist_size=3)]
+    rng = random.Random(23)
+    model: dict[str, Holding] = {}
+    for step in range(24):
+        store = stores[step % 2]
+        engineer_id = f"eng.{rng.randrange(8)}"
+        model[engineer_id] = holding(
+            engineer_id, rng.choice(OUTLETS_OF_REGION), HoldingStatus.GRANTED, TODAY + timedelta(days=rng.randint(0, 30))
+        )
+        assert await store.save(model[engineer_id], f"event-{step}")
+        await store.sync(engineer_id, [TYPE])
+
+        assert await listing(store, "region", REGION, TODAY, 10) == expected(model, "region", REGION, TODAY, 3), step
+
+
 async def test_redelivered_event_changes_nothing(db):
     store = EligibilityStore(db, shortlist_size=3)
     granted = holding("eng-1", "outlet-a", HoldingStatus.GRANTED, date(2027, 6, 30))
     assert await store.save(granted, "event-1")
     await store.sync("eng-1", [TYPE])
-    outlet_before = await db[outlet_collection("outlet-a")].find_one({"_id": scope_id(TYPE, "outlet-a")})
+    outlet_before = await db[OUTLETS_COLLECTION].find_one({"_id": scope_id(TYPE, "outlet-a")})
     region_before = await db[region_collection(REGION)].find_one({"_id": scope_id(TYPE, REGION)})
 
     assert not await store.save(granted, "event-1")
     await store.sync("eng-1", [TYPE])
 
-    assert await db[outlet_collection("outlet-a")].find_one({"_id": scope_id(TYPE, "outlet-a")}) == outlet_before
+    assert await db[OUTLETS_COLLECTION].find_one({"_id": scope_id(TYPE, "outlet-a")}) == outlet_before
     assert await db[region_collection(REGION)].find_one({"_id": scope_id(TYPE, REGION)}) == region_before
     assert outlet_before["holders"] == {holder_key("eng-1"): "2027-06-30"}
 
@@ -192,3 +211,27 @@ async def test_shards_merged_into_one_collection(db):
     assert (await store.engineer("eng-2"))["name"] == "李娜"
     assert (await store.engineer("eng-3"))["holdings"][TYPE]["status"] == "granted"
 
+
+
+async def test_outlet_collections_merged(db):
+    store = EligibilityStore(db, shortlist_size=3)
+    await db[outlet_collection("outlet-a")].insert_one(
+        {"_id": scope_id(TYPE, "outlet-a"), "holders": {holder_key("eng-1"): "2027-06-30 张伟"}}
+    )
+    await db[outlet_collection("outlet-b")].insert_one({"_id": scope_id(TYPE, "outlet-b"), "holders": {}})
+    await db["eligibility_outlet_notes"].insert_one({"_id": "kept"})
+
+    assert await store.merge_outlet_collections() == 2
+    assert await store.merge_outlet_collections() == 0
+
+    names = await db.list_collection_names()
+    assert outlet_collection("outlet-a") not in names
+    assert outlet_collection("outlet-b") not in names
+    assert "eligibility_outlet_notes" in names
+    assert await listing(store, "outlet", "outlet-a", TODAY, 10) == [("eng-1", "2027-06-30")]
+
+    # A later change lands in the merged document.
+    granted = holding("eng-2", "outlet-a", HoldingStatus.GRANTED, date(2027, 9, 30))
+    assert await store.save(granted, "event-1")
+    await store.sync("eng-2", [TYPE])
+    assert await listing(store, "outlet", "outlet-a", TODAY, 10) == [("eng-2", "2027-09-30"), ("eng-1", "2027-06-30")]

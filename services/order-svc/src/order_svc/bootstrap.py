@@ -37,6 +37,7 @@ def build(settings: OrderSettings | None = None) -> tuple[Runtime, FastAPI]:
     async def prepare(_runtime: Runtime) -> None:
         await orders.create_indexes()
         await eligibility.merge_engineer_shards()
+        await eligibility.merge_outlet_collections()
         await runtime.storage.ensure_bucket(ctx.evidence_bucket)
 
     register_subscribers(runtime, ctx)

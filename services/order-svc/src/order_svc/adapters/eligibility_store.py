@@ -13,10 +13,13 @@ can go out as one ``update`` command:
   once each (``processed_events``). Offers, acceptances, the order pool and the at-risk check read
   holdings here. Earlier versions spread these documents over 1,024 collections ``engineers_NNNN``;
   ``merge_engineer_shards`` moves them here at start.
-- one collection per outlet, with one document per qualification type, ``_id`` = ``"<type>:<outlet
+- ``eligibility_outlets``: one document per outlet and qualification type, ``_id`` = ``"<type>:<outlet
   id>"``. ``holders`` maps each engineer of the outlet whose qualification is in effect to an entry
   ``"<valid_until> <name>"`` (an ISO date, a space and the name, or the date alone before the name is
-  known). Engineers whose qualification is not in effect have no entry.
+  known). Engineers whose qualification is not in effect have no entry. In one collection, the
+  outlet writes of a batch go out as one ``update`` command, which the local stack's FerretDB applies
+  in one transaction. Earlier versions kept one collection per outlet;
+  ``merge_outlet_collections`` moves those documents here at start.
 - one collection per region, with one document per qualification type, ``_id`` = ``"<type>:<region
   id>"``. A region has thousands of engineers, too many for one fast document, so ``holders`` keeps
   only the shortlist: the ``shortlist_size`` entries of the region with the latest ``valid_until``
@@ -57,8 +60,15 @@ Area = Literal["outlet", "region"]
 
 ENGINEERS_COLLECTION = "engineers"
 ENGINEER_SHARD = re.compile(r"engineers_\d{4}")
+OUTLETS_COLLECTION = "eligibility_outlets"
+OUTLET_COLLECTION = re.compile(r"eligibility_outlet_[0-9a-f]{20}")
+"""The per-outlet collections of earlier versions, named by a hash of the outlet id."""
 """The collections of engineer documents in earlier versions, one of 1,024 by a hash of the id."""
 CAS_ATTEMPTS = 20
+REGIONS_CACHED = 512
+"""Region documents kept in memory, about 12 KB each with a full shortlist of 200. Without the copy,
+every batch read each region document it then rewrote, and on FerretDB that read decodes the whole
+shortlist."""
 LOOKUP_CHUNK = 500
 
 
@@ -67,7 +77,7 @@ def _digest(value: str) -> str:
 
 
 def outlet_collection(outlet_id: str) -> str:
-    """Return the collection of the outlet's documents, one per qualification type.
+    """Return the per-outlet collection that earlier versions kept the outlet's documents in.
 
     The id is hashed, so any outlet id makes a valid collection name.
     """
@@ -260,6 +270,8 @@ class EligibilityStore:
         one engineer arrive on two topics, which are handled concurrently."""
         self._cache: LruCache[dict[str, Any]] = LruCache(cache_size)
         self._single_writer = single_writer
+        self._regions: LruCache[dict[str, Any]] = LruCache(REGIONS_CACHED)
+        """Region documents as this process last read or wrote them, used where it is the only writer."""
 
     @property
     def _engineers(self) -> Any:
@@ -283,6 +295,26 @@ class EligibilityStore:
             moved += len(documents)
         if moved:
             log.info("eligibility.engineer_shards_merged", documents=moved)
+        return moved
+
+    async def merge_outlet_collections(self) -> int:
+        """Move the outlet documents of earlier versions' per-outlet collections into ``eligibility_outlets``.
+
+        Run at start, before any event is applied, like ``merge_engineer_shards``. Returns the number
+        of documents moved.
+        """
+        moved = 0
+        outlets = self._db[OUTLETS_COLLECTION]
+        for name in sorted(await self._db.list_collection_names()):
+            if not OUTLET_COLLECTION.fullmatch(name):
+                continue
+            documents = [document async for document in self._db[name].find({})]
+            if documents:
+                await outlets.bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in documents], ordered=False)
+            await self._db.drop_collection(name)
+            moved += len(documents)
+        if moved:
+            log.info("eligibility.outlet_collections_merged", documents=moved)
         return moved
 
     async def engineer(self, engineer_id: str, *, keep: bool = False) -> dict[str, Any] | None:
@@ -372,8 +404,11 @@ class EligibilityStore:
         them. ``listed`` goes last: until it is stored, a retry still removes the entries of an outlet
         the engineer left.
         """
-        for (qualification_type, outlet_id), outlet in changes.outlets.items():
-            await self._write_outlet(qualification_type, outlet_id, outlet)
+        # Side by side, so that where this is the only writer they go out as one command.
+        await asyncio.gather(
+            *(self._write_outlet(qualification_type, outlet_id, outlet)
+              for (qualification_type, outlet_id), outlet in changes.outlets.items())
+        )
         for (qualification_type, region_id), region in changes.regions.items():
             await self._update_region(qualification_type, region_id, region)
         # Side by side, so that the updates go out together as one command where this is the only writer.
@@ -397,9 +432,11 @@ class EligibilityStore:
             update["$set"] = {**listed, "qualification_type": qualification_type, "outlet_id": outlet_id, "region_id": outlet.region_id}
         if removed:
             update["$unset"] = removed
-        await self._db[outlet_collection(outlet_id)].update_one(
-            {"_id": scope_id(qualification_type, outlet_id)}, update, upsert=bool(listed)
-        )
+        outlets = self._db[OUTLETS_COLLECTION]
+        document_id = scope_id(qualification_type, outlet_id)
+        if not await outlets.update_by_id(document_id, update) and listed:
+            # The outlet's first entry of this type: create the document.
+            await outlets.update_one({"_id": document_id}, update, upsert=True)
 
     async def _update_region(self, qualification_type: str, region_id: str, region: _AreaEntries) -> None:
         """Put the entries into the region's shortlist, or take them out and refill the shortlist.
@@ -409,8 +446,13 @@ class EligibilityStore:
         """
         regions = self._db[region_collection(region_id)]
         document_id = scope_id(qualification_type, region_id)
-        for _ in range(CAS_ATTEMPTS):
-            document = await regions.find_one({"_id": document_id})
+        for attempt in range(CAS_ATTEMPTS):
+            # The copy decides alone (skipping writes too) only where no other process writes.
+            document = self._regions.get(document_id) if attempt == 0 and self._single_writer() else None
+            if document is None:
+                document = await regions.find_one({"_id": document_id})
+                if document is not None:
+                    self._keep_region(document_id, document)
             current = (document or {}).get("holders") or {}
             stored_outlets = list((document or {}).get("outlets") or [])
             outlets = stored_outlets + sorted(region.outlets - set(stored_outlets))
@@ -430,26 +472,41 @@ class EligibilityStore:
                     if value is not None:
                         holders.append(Holder(engineer_from_key(key), value[:10], value[11:] or None))
             fields = {"holders": shortlist(holders, self.shortlist_size), "outlets": outlets}
+            if document is not None and fields["holders"] == current and outlets == stored_outlets:
+                # The entries rank below a full shortlist: the region document stays as it is.
+                return
+            # Dropped first, so a write that fails or whose outcome is unknown leaves no copy behind.
+            self._regions.forget(document_id)
             if document is None:
+                created = {
+                    "_id": document_id, "qualification_type": qualification_type, "region_id": region_id, "version": 1, **fields
+                }
                 try:
-                    await regions.insert_one(
-                        {"_id": document_id, "qualification_type": qualification_type, "region_id": region_id, "version": 1, **fields}
-                    )
-                    return
+                    await regions.insert_one(dict(created))
                 except DuplicateKeyError:
                     continue
+                self._keep_region(document_id, created)
+                return
+            version = document.get("version", 0)
             result = await regions.update_one(
-                {"_id": document_id, "version": document.get("version", 0)}, {"$set": fields, "$inc": {"version": 1}}
+                {"_id": document_id, "version": version}, {"$set": fields, "$inc": {"version": 1}}
             )
             if result.modified_count == 1:
+                self._keep_region(document_id, {**document, **fields, "version": version + 1})
                 return
         raise RegionChangedConcurrently(document_id)
 
+    def _keep_region(self, document_id: str, document: dict[str, Any]) -> None:
+        """Keep the region document as it is stored now, where this process is the only writer."""
+        if self._single_writer():
+            self._regions.put(document_id, document)
+
     async def _outlet_holders(self, qualification_type: str, outlet_ids: list[str]) -> list[Holder]:
         holders: list[Holder] = []
-        for outlet_id in outlet_ids:
-            collection = self._db[outlet_collection(outlet_id)]
-            holders += holders_of(await collection.find_one({"_id": scope_id(qualification_type, outlet_id)}))
+        ids = [scope_id(qualification_type, outlet_id) for outlet_id in outlet_ids]
+        for start in range(0, len(ids), LOOKUP_CHUNK):
+            async for document in self._db[OUTLETS_COLLECTION].find({"_id": {"$in": ids[start : start + LOOKUP_CHUNK]}}):
+                holders += holders_of(document)
         return holders
 
     async def eligible(self, area: Area, qualification_type: str, area_id: str, last_day: date, limit: int) -> list[dict[str, Any]]:
@@ -459,7 +516,7 @@ class EligibilityStore:
         One lookup by ``_id``, then a filter in memory. This is the query the dispatch API runs and the
         benchmark measures.
         """
-        collection = self._db[outlet_collection(area_id) if area == "outlet" else region_collection(area_id)]
+        collection = self._db[OUTLETS_COLLECTION if area == "outlet" else region_collection(area_id)]
         document = await collection.find_one({"_id": scope_id(qualification_type, area_id)}, {"holders": 1})
         threshold = last_day.isoformat()
         found = sorted((h for h in holders_of(document) if h.valid_until >= threshold), key=lambda holder: holder.rank)
