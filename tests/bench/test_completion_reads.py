@@ -43,7 +43,7 @@ def test_read_settles_listed_events() -> None:
     assert [sample.stored is not None for sample in run.samples] == [True, False, True, False]
     assert run.polls == db.reads == 1
     assert run.settled_by_other_reads == 1
-    # e1 is not listed yet and still waits; e3 waits on another outlet, which was not read.
+    # e1 is not listed yet and still waits. e3 waits on another outlet, which was not read.
     assert run.waiting[("ac_repair", "o1")] == {1}
     assert run.waiting[("ac_repair", "o2")] == {3}
 

@@ -179,7 +179,7 @@ async def test_scan_does_not_hold_up_publishing() -> None:
 
     def find(document_filter: dict[str, Any], projection: dict[str, Any]) -> Cursor:
         scans.append(document_filter)
-        # The scan at start goes through; the later ones hang until the gate opens, like a slow full scan.
+        # The scan at start goes through, and the later ones hang until the gate opens, like a slow full scan.
         return Cursor(raw, gate if len(scans) > 1 else None)
 
     raw.find = find  # type: ignore[attr-defined]

@@ -192,7 +192,7 @@ async def raw_records(msg: StreamMessage[Any]) -> list[Any]:
 
 
 GATHER_MIN_BYTES = 1 << 20
-"""What a gathering subscriber asks Kafka for per fetch: more than arrives in ``gather_ms`` at normal
+"""Minimum bytes a gathering subscriber requests per fetch: more than arrives in ``gather_ms`` at normal
 rates, so Kafka answers after ``gather_ms``, or at once when a backlog fills it."""
 
 
@@ -208,8 +208,8 @@ def batch_subscriber_options(
 
     Records that arrive one by one make batches of one, each with its own commit round trip and log
     lines. With ``gather_ms`` Kafka holds each fetch until that many milliseconds passed (or a backlog
-    filled it), so batches collect what arrived meanwhile: for subscribers where that much added
-    latency does not matter.
+    filled it), so batches collect what arrived meanwhile. Use it where that much added latency does
+    not matter.
 
     The handler must dead-letter the records it cannot apply with ``DeadLetterPolicy.dead_letter_record``
     and apply the rest. A handler that raises gets the whole batch again, and after

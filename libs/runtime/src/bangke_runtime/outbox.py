@@ -136,6 +136,9 @@ class OutboxRelay:
     next round of publishing reads and publishes them like any other announced document. On FerretDB v1
     a scan reads every document of the collection, which takes seconds under load, and publishing
     waited for it before.
+
+    NOTE: lazily cleared documents stay pending until cleared, so under load a scan still reads most
+    of such a collection: 0.6 to 2.6 s for qualification-svc's 1,750 engineers during `make bench`.
     """
 
     PUBLISH_CONCURRENCY = 8
@@ -391,7 +394,7 @@ class OutboxRelay:
                     # Oldest first: no later document is older.
                     return writes
                 if writes and self._hints and not force:
-                    # Documents were announced meanwhile: publish them first, clear the rest next pass.
+                    # Documents were announced meanwhile, so publish them first and clear the rest next pass.
                     return writes
                 self._clearing.add((name, document_id))
                 try:
@@ -489,7 +492,7 @@ class OutboxRelay:
         return published
 
     async def sweep_all(self) -> int:
-        """Scan every registered collection, then publish what it found; return the events published.
+        """Scan every registered collection, then publish what it found. Returns the events published.
 
         Runs at start, before any announced document is published: the scan hands over the stored
         outbox of each pending document, so that entries left before a crash go out before newer ones.
@@ -498,12 +501,12 @@ class OutboxRelay:
         return await self.publish_hinted()
 
     async def sweep(self) -> int:
-        """Announce every pending outbox found by scanning, then publish; return the events published."""
+        """Announce every pending outbox found by scanning, then publish. Returns the events published."""
         await self.scan()
         return await self.publish_hinted()
 
     async def scan(self, *, hand_over: bool = False) -> int:
-        """Announce the documents whose stored outbox contains entries not known as published; return how many.
+        """Announce the documents whose stored outbox contains entries not known as published, and count them.
 
         One cursor per collection. With ``hand_over`` (the scan at start, before anything is
         published) the entries read go to the publisher, which then needs no read, and a document that
@@ -530,7 +533,7 @@ class OutboxRelay:
         return announced
 
     async def _scan_beside(self) -> int:
-        """Run one scan beside the publishing, logging how long it took; a failure asks for another."""
+        """Run one scan beside the publishing and log how long it took. After a failure, request another."""
         started = asyncio.get_running_loop().time()
         try:
             announced = await self.scan()

@@ -1,7 +1,7 @@
 """Kafka subscribers of exam-svc: which exams each engineer may take, from qualifications.v1.
 
 Records arrive in batches and are committed once per batch. One engineer's events are applied in
-order; engineers are handled side by side.
+order, and engineers are handled side by side.
 """
 
 from typing import Any
@@ -17,10 +17,10 @@ from bangke_runtime.runtime import Runtime
 from ..service_layer.handlers import ExamService
 
 QUALIFICATION_BATCH = 200
-"""Maximum qualification records handled together; a batch is what the consumer has fetched."""
+"""Maximum qualification records handled together. A batch is what the consumer has fetched."""
 
 GATHER_MS = 200
-"""Kafka holds each fetch this long, so that a batch collects the events of 200 ms."""
+"""Milliseconds Kafka waits before it answers each fetch, so that a batch collects 200 ms of events."""
 
 ENGINEERS_AT_ONCE = 8
 """Engineers of one batch whose events are applied side by side."""

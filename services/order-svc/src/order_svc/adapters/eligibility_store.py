@@ -280,19 +280,9 @@ class EligibilityStore:
     async def merge_engineer_shards(self) -> int:
         """Move the engineer documents of earlier versions' ``engineers_NNNN`` collections into ``engineers``.
 
-        Run at start, before any event is applied. Each document is written whole under its ``_id`` and
-        its old collection is dropped after, so a crash in between only repeats the copy. Returns the
-        number of documents moved.
+        Run at start, before any event is applied. Returns the number of documents moved.
         """
-        moved = 0
-        for name in sorted(await self._db.list_collection_names()):
-            if not ENGINEER_SHARD.fullmatch(name):
-                continue
-            documents = [document async for document in self._db[name].find({})]
-            if documents:
-                await self._engineers.bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in documents], ordered=False)
-            await self._db.drop_collection(name)
-            moved += len(documents)
+        moved = await self._merge_collections(ENGINEER_SHARD, ENGINEERS_COLLECTION)
         if moved:
             log.info("eligibility.engineer_shards_merged", documents=moved)
         return moved
@@ -300,21 +290,29 @@ class EligibilityStore:
     async def merge_outlet_collections(self) -> int:
         """Move the outlet documents of earlier versions' per-outlet collections into ``eligibility_outlets``.
 
-        Run at start, before any event is applied, like ``merge_engineer_shards``. Returns the number
-        of documents moved.
+        Run at start, before any event is applied. Returns the number of documents moved.
+        """
+        moved = await self._merge_collections(OUTLET_COLLECTION, OUTLETS_COLLECTION)
+        if moved:
+            log.info("eligibility.outlet_collections_merged", documents=moved)
+        return moved
+
+    async def _merge_collections(self, old: re.Pattern[str], target: str) -> int:
+        """Copy every document of the collections named like ``old`` into ``target``, then drop them.
+
+        Each document is written whole under its ``_id`` and its old collection is dropped after, so a
+        crash in between only repeats the copy. Returns the number of documents moved.
         """
         moved = 0
-        outlets = self._db[OUTLETS_COLLECTION]
         for name in sorted(await self._db.list_collection_names()):
-            if not OUTLET_COLLECTION.fullmatch(name):
+            if not old.fullmatch(name):
                 continue
             documents = [document async for document in self._db[name].find({})]
             if documents:
-                await outlets.bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in documents], ordered=False)
+                replacements = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in documents]
+                await self._db[target].bulk_write(replacements, ordered=False)
             await self._db.drop_collection(name)
             moved += len(documents)
-        if moved:
-            log.info("eligibility.outlet_collections_merged", documents=moved)
         return moved
 
     async def engineer(self, engineer_id: str, *, keep: bool = False) -> dict[str, Any] | None:

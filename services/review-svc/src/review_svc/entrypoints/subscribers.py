@@ -3,7 +3,7 @@
 certificates.v1 carries every certificate event, and most of them (took effect, expired, ...) are
 certificate-svc's own outcomes that review-svc ignores. So the subscriber takes records in batches
 and commits once per batch, instead of a commit round trip for every ignored event. One engineer's
-events are applied in order; engineers are handled side by side.
+events are applied in order, and engineers are handled side by side.
 """
 
 from typing import Any
@@ -20,10 +20,10 @@ from ..service_layer.reviews import ReviewService
 from ..settings import ReviewSettings
 
 CERTIFICATE_BATCH = 200
-"""Maximum certificate records handled together; a batch is what the consumer has fetched."""
+"""Maximum certificate records handled together. A batch is what the consumer has fetched."""
 
 GATHER_MS = 200
-"""Kafka holds each fetch this long, so that a batch collects the events of 200 ms."""
+"""Milliseconds Kafka waits before it answers each fetch, so that a batch collects 200 ms of events."""
 
 ENGINEERS_AT_ONCE = 8
 """Engineers of one batch whose events are applied side by side."""
