@@ -65,6 +65,27 @@ def isolation() -> Isolation:
 
 
 @pytest.fixture
+async def serialised_db(infra: Infra, isolation: Isolation) -> AsyncIterator[Any]:
+    """A database of this test, written through the runtime's serialising wrapper as a service writes.
+
+    On FerretDB the wrapper treats this process as the only writer, as the services do there.
+    """
+    from pymongo import AsyncMongoClient
+
+    from bangke_runtime.serialised import SerialisedDatabase, WritePolicy, is_ferretdb
+
+    client: AsyncMongoClient[Any] = AsyncMongoClient(infra.mongo_uri, tz_aware=True)
+    name = isolation.database("serialised")
+    policy = WritePolicy()
+    policy.single_writer = await is_ferretdb(client[name])
+    try:
+        yield SerialisedDatabase(client[name], policy)
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
+@pytest.fixture
 async def topics(infra: Infra, isolation: Isolation) -> AsyncIterator[list[str]]:
     names = await create_topics(infra.kafka_bootstrap, isolation.topic_prefix)
     yield names

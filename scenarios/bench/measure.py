@@ -10,14 +10,11 @@ Timestamps of one event, all on this machine's wall clock:
 - ``stored``: the first read that finds order-svc's eligibility document granted and in effect.
 
 Completion is detected without loading FerretDB with scans. order-svc consumes each partition of
-qualifications.v1 in offset order, one message at a time, so per partition only the oldest granted
-event not yet seen stored can be the next to complete. The poller reads that one document by ``_id``
-(with a back-off while it is not there yet) and moves on to the next one once it is.
-
-Every read of an outlet's document also settles the other granted events waiting on that document,
-in any partition: those it lists are stored, and their own turn as head then costs no read. One read
-of an outlet document of about 9 KB took FerretDB 2.4 to 3.0 ms under load, so one read per event
-made the benchmark's reads a good part of the load it measures.
+qualifications.v1 in offset order, so per partition the oldest granted event not yet seen stored is
+the next to complete. Every ``POLL_S`` one poller reads the outlet entries of the first ``READ_AHEAD``
+waiting events of every partition with one ``_id`` ``$in`` query and marks every one found as stored.
+So an event is seen at most ``POLL_S`` plus one read after order-svc stored it, and the benchmark's
+reads cost FerretDB the same whatever the number of partitions.
 """
 
 import asyncio
@@ -32,14 +29,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo import AsyncMongoClient
 
 from bangke_contracts.topics import CERTIFICATES, QUALIFICATIONS
-from order_svc.adapters.eligibility_store import OUTLETS_COLLECTION, holder_key, scope_id
+from order_svc.adapters.eligibility_store import OUTLET_ENTRIES_COLLECTION, entry_id
 
 from . import stack
 from .seed import PAIRS, Engineer, took_effect
 
-POLL_FIRST_S = 0.005
-POLL_MAX_S = 0.05
+POLL_S = 0.01
 STUCK_AFTER_S = 2.0
+READ_AHEAD = 32
+READ_CHUNK = 500
 
 
 @dataclass
@@ -75,12 +73,11 @@ class Run:
     producer_done: float = 0.0
     finished: float = 0.0
     polls: int = 0
-    settled_by_other_reads: int = 0
+    settled_ahead: int = 0
+    """Events found stored by a read made while an older event of their partition was still waiting."""
     stuck_skipped: int = 0
     granted_seen: int = 0
     by_key: dict[tuple[str, str], Sample] = field(default_factory=dict)
-    waiting: dict[tuple[str, str], set[int]] = field(default_factory=dict)
-    """Granted events not seen stored yet, as indexes into ``samples``, by (qualification type, outlet id)."""
 
 
 def plan(engineers: list[Engineer], rate: float, warm_up_s: float, duration_s: float) -> Run:
@@ -145,73 +142,76 @@ async def _watch_grants(run: Run, consumer: AIOKafkaConsumer, queues: dict[int, 
         sample.granted_at = datetime.fromisoformat(payload["granted_at"]).timestamp()
         sample.partition, sample.offset = record.partition, record.offset
         run.granted_seen += 1
-        run.waiting.setdefault(_outlet_of(sample), set()).add(sample.index)
         queues.setdefault(record.partition, deque()).append(sample)
         woken.set()
 
 
-def _eligible(document: dict[str, Any] | None, engineer_id: str) -> bool:
-    """Return True when the outlet's eligibility document lists the engineer, as dispatch reads it."""
-    return holder_key(engineer_id) in (document or {}).get("holders", {})
+def _entry_id(sample: "Sample") -> str:
+    return entry_id(sample.qualification_type, sample.engineer.outlet_id, sample.engineer.engineer_id)
 
 
-def _outlet_of(sample: "Sample") -> tuple[str, str]:
-    return sample.qualification_type, sample.engineer.outlet_id
+async def _stored_entries(db: Any, samples: list["Sample"]) -> set[str]:
+    """Return the ``_id`` of each outlet entry of ``samples`` that order-svc has stored, as dispatch reads them."""
+    cursor = db[OUTLET_ENTRIES_COLLECTION].find({"_id": {"$in": [_entry_id(s) for s in samples]}}, {"_id": 1})
+    return {entry["_id"] async for entry in cursor}
 
 
-async def _outlet_entry(db: Any, sample: "Sample") -> dict[str, Any] | None:
-    outlet_id = sample.engineer.outlet_id
-    return await db[OUTLETS_COLLECTION].find_one(
-        {"_id": scope_id(sample.qualification_type, outlet_id)}, {"holders": 1}
-    )
-
-
-async def _read_outlet(run: "Run", db: Any, sample: "Sample") -> bool:
-    """Read ``sample``'s outlet document once and mark every waiting event it lists as stored.
-
-    Returns whether ``sample`` is stored now.
-    """
-    document = await _outlet_entry(db, sample)
-    run.polls += 1
+async def _read_ahead(run: "Run", db: Any, queues: "dict[int, deque[Sample]]") -> None:
+    """Read the entries of the first ``READ_AHEAD`` waiting events of each partition; mark those found as stored."""
+    ahead = {partition: [s for s in list(queue)[:READ_AHEAD] if s.stored is None] for partition, queue in queues.items()}
+    samples = [sample for waiting in ahead.values() for sample in waiting]
+    if not samples:
+        return
+    found: set[str] = set()
+    for start in range(0, len(samples), READ_CHUNK):
+        found |= await _stored_entries(db, samples[start : start + READ_CHUNK])
+        run.polls += 1
     now = time.time()
-    waiting = run.waiting.get(_outlet_of(sample), set())
-    for index in list(waiting):
-        other = run.samples[index]
-        if _eligible(document, other.engineer.engineer_id):
-            waiting.discard(index)
-            if other.stored is None:
-                other.stored = now
-                if other is not sample:
-                    run.settled_by_other_reads += 1
-    return sample.stored is not None
+    for waiting in ahead.values():
+        older_waiting = False
+        for sample in waiting:
+            if _entry_id(sample) not in found:
+                older_waiting = True
+                continue
+            sample.stored = now
+            if older_waiting:
+                run.settled_ahead += 1
 
 
-async def _poll_partition(run: Run, mongo: AsyncMongoClient, queue: deque[Sample], woken: asyncio.Event) -> None:
+def _advance(run: "Run", queues: "dict[int, deque[Sample]]", head_since: dict[int, float]) -> None:
+    """Drop the stored events from the front of each queue, and a head that order-svc moved past."""
+    now = time.monotonic()
+    for partition, queue in queues.items():
+        moved = False
+        while queue and queue[0].stored is not None:
+            queue.popleft()
+            moved = True
+        if moved or partition not in head_since:
+            head_since[partition] = now
+        if queue and now - head_since[partition] > STUCK_AFTER_S and any(
+            sample.stored is not None for sample in list(queue)[1:READ_AHEAD]
+        ):
+            # A later grant of this partition is stored, so order-svc moved past the head without
+            # projecting it. The final check reads the head again; the queue goes on meanwhile.
+            queue.popleft()
+            run.stuck_skipped += 1
+            head_since[partition] = now
+            while queue and queue[0].stored is not None:
+                queue.popleft()
+
+
+async def _poll(run: Run, mongo: AsyncMongoClient, queues: dict[int, deque[Sample]], woken: asyncio.Event) -> None:
     db = mongo["bangke_order_svc"]
-    delay = POLL_FIRST_S
-    head_since = time.monotonic()
+    head_since: dict[int, float] = {}
     while True:
-        if not queue:
+        if not any(queues.values()):
             woken.clear()
             await woken.wait()
-            head_since = time.monotonic()
+            head_since.clear()
             continue
-        sample = queue[0]
-        if sample.stored is not None or await _read_outlet(run, db, sample):
-            queue.popleft()
-            delay, head_since = POLL_FIRST_S, time.monotonic()
-            continue
-        if time.monotonic() - head_since > STUCK_AFTER_S and len(queue) > 1:
-            # A later grant of this partition already stored means order-svc moved past the head,
-            # which it then failed to project; leave it to the final check instead of blocking here.
-            later = queue[1]
-            if later.stored is not None or await _read_outlet(run, db, later):
-                queue.popleft()
-                run.stuck_skipped += 1
-                head_since = time.monotonic()
-                continue
-        await asyncio.sleep(delay)
-        delay = min(POLL_MAX_S, delay * 2)
+        await _read_ahead(run, db, queues)
+        _advance(run, queues, head_since)
+        await asyncio.sleep(POLL_S)
 
 
 async def measure(run: Run, mongo: AsyncMongoClient, expires_on: date, grace_s: float) -> None:
@@ -227,19 +227,11 @@ async def measure(run: Run, mongo: AsyncMongoClient, expires_on: date, grace_s: 
     await producer.start()
 
     queues: dict[int, deque[Sample]] = {tp.partition: deque() for tp in start_offsets}
-    wakers = {p: asyncio.Event() for p in queues}
-    shared_wake = asyncio.Event()
-
-    async def fan_out() -> None:
-        while True:
-            await shared_wake.wait()
-            shared_wake.clear()
-            for partition, queue in queues.items():
-                if queue:
-                    wakers[partition].set()
-
-    tasks = [asyncio.create_task(_watch_grants(run, consumer, queues, shared_wake)), asyncio.create_task(fan_out())]
-    tasks += [asyncio.create_task(_poll_partition(run, mongo, queues[p], wakers[p])) for p in queues]
+    woken = asyncio.Event()
+    tasks = [
+        asyncio.create_task(_watch_grants(run, consumer, queues, woken)),
+        asyncio.create_task(_poll(run, mongo, queues, woken)),
+    ]
     run.started = time.time() + 0.5
     try:
         await _produce(run, producer, expires_on)
@@ -258,9 +250,12 @@ async def measure(run: Run, mongo: AsyncMongoClient, expires_on: date, grace_s: 
 
     # Grants skipped as stuck, or found late, get one last read by _id to tell "stored late" from "never".
     db = mongo["bangke_order_svc"]
-    for sample in run.samples:
-        if sample.stored is None and sample.published is not None:
-            if _eligible(await _outlet_entry(db, sample), sample.engineer.engineer_id):
+    late = [sample for sample in run.samples if sample.stored is None and sample.published is not None]
+    for start in range(0, len(late), READ_CHUNK):
+        chunk = late[start : start + READ_CHUNK]
+        found = await _stored_entries(db, chunk)
+        for sample in chunk:
+            if _entry_id(sample) in found:
                 sample.stored = math.inf  # stored, but after the run's grace period or while skipped as stuck
 
 
@@ -308,7 +303,7 @@ def summarise(run: Run) -> dict[str, Any]:
         "hop_handler_to_published_ms": hop([(s.published - s.granted_at) * 1000 for s in with_hops]),  # type: ignore[operator]
         "hop_published_to_stored_ms": hop([(s.stored - s.published) * 1000 for s in with_hops]),  # type: ignore[operator]
         "polls": run.polls,
-        "settled_by_other_reads": run.settled_by_other_reads,
+        "settled_ahead": run.settled_ahead,
         "stuck_skipped": run.stuck_skipped,
         "window_start": window_start,
         "window_end": window_end,

@@ -1,59 +1,105 @@
-"""The benchmark's completion reads: one read of an outlet document settles every event it lists."""
+"""The benchmark's completion reads: one ``$in`` read settles every waiting event found stored, in every partition."""
 
 import asyncio
+import time
+from collections import deque
 from typing import Any
 
-from order_svc.adapters.eligibility_store import holder_key
-from scenarios.bench.measure import Run, Sample, _read_outlet
+from order_svc.adapters.eligibility_store import entry_id
+from scenarios.bench.measure import READ_AHEAD, STUCK_AFTER_S, Run, Sample, _advance, _read_ahead
 from scenarios.bench.seed import Engineer
 
 
-class OneOutletDb:
-    """order-svc's database reduced to one outlet document, whatever collection is asked for."""
+class Cursor:
+    def __init__(self, documents: list[dict[str, Any]]) -> None:
+        self._documents = iter(documents)
 
-    def __init__(self, listed: list[str]) -> None:
-        self.document = {"holders": {holder_key(engineer_id): "2032-12-03" for engineer_id in listed}}
-        self.reads = 0
-
-    def __getitem__(self, _name: str) -> "OneOutletDb":
+    def __aiter__(self) -> "Cursor":
         return self
 
-    async def find_one(self, *_args: Any) -> dict[str, Any]:
-        self.reads += 1
-        return self.document
+    async def __anext__(self) -> dict[str, Any]:
+        try:
+            return next(self._documents)
+        except StopIteration:
+            raise StopAsyncIteration from None
 
 
-def waiting_run(outlets: list[str]) -> Run:
-    samples = []
-    for index, outlet_id in enumerate(outlets):
-        engineer = Engineer(engineer_id=f"e{index}", outlet_id=outlet_id, region_id="r", login=None)  # type: ignore[arg-type]
-        samples.append(Sample(engineer, "refrigeration_ac", "ac_repair", index=index))
-    run = Run(samples, rate=200, warm_up_s=0, duration_s=1, grace_s=0)
-    for sample in samples:
-        run.waiting.setdefault((sample.qualification_type, sample.engineer.outlet_id), set()).add(sample.index)
-    return run
+class EntriesDb:
+    """order-svc's database reduced to the outlet entries of some engineers, whatever collection is asked for."""
+
+    def __init__(self, stored: list[str]) -> None:
+        self.ids = {entry_id("ac_repair", "o1", engineer_id) for engineer_id in stored}
+        self.asked: list[list[str]] = []
+
+    def __getitem__(self, _name: str) -> "EntriesDb":
+        return self
+
+    def find(self, document_filter: dict[str, Any], _projection: dict[str, Any]) -> Cursor:
+        wanted = document_filter["_id"]["$in"]
+        self.asked.append(wanted)
+        return Cursor([{"_id": value} for value in wanted if value in self.ids])
 
 
-def test_read_settles_listed_events() -> None:
-    run = waiting_run(["o1", "o1", "o1", "o2"])
-    db = OneOutletDb(listed=["e0", "e2", "e3"])
+def waiting_queues(*counts: int) -> tuple[Run, dict[int, deque[Sample]]]:
+    """Events of engineers e0, e1, ... spread over one queue per partition, ``counts[p]`` in partition p."""
+    samples, queues = [], {}
+    for partition, count in enumerate(counts):
+        queues[partition] = deque()
+        for _ in range(count):
+            index = len(samples)
+            engineer = Engineer(engineer_id=f"e{index}", outlet_id="o1", region_id="r", login=None)  # type: ignore[arg-type]
+            sample = Sample(engineer, "refrigeration_ac", "ac_repair", index=index)
+            samples.append(sample)
+            queues[partition].append(sample)
+    return Run(samples, rate=200, warm_up_s=0, duration_s=1, grace_s=0), queues
 
-    assert asyncio.run(_read_outlet(run, db, run.samples[0]))
 
-    assert [sample.stored is not None for sample in run.samples] == [True, False, True, False]
-    assert run.polls == db.reads == 1
-    assert run.settled_by_other_reads == 1
-    # e1 is not listed yet and still waits. e3 waits on another outlet, which was not read.
-    assert run.waiting[("ac_repair", "o1")] == {1}
-    assert run.waiting[("ac_repair", "o2")] == {3}
+def test_one_read_settles_stored_events_of_every_partition() -> None:
+    run, queues = waiting_queues(3, 2)
+    db = EntriesDb(stored=["e0", "e2", "e4"])
+
+    asyncio.run(_read_ahead(run, db, queues))
+
+    assert [sample.stored is not None for sample in run.samples] == [True, False, True, False, True]
+    assert run.polls == len(db.asked) == 1
+    # e2 waited behind e1 in partition 0; e4 waited behind e3 in partition 1.
+    assert run.settled_ahead == 2
 
 
-def test_unlisted_event_keeps_waiting() -> None:
-    run = waiting_run(["o1", "o1"])
-    db = OneOutletDb(listed=["e1"])
+def test_stored_heads_leave_their_queue() -> None:
+    run, queues = waiting_queues(3, 1)
+    db = EntriesDb(stored=["e0", "e1", "e3"])
+    asyncio.run(_read_ahead(run, db, queues))
 
-    assert not asyncio.run(_read_outlet(run, db, run.samples[0]))
+    _advance(run, queues, {})
 
-    assert run.samples[0].stored is None
-    assert run.samples[1].stored is not None
-    assert run.waiting[("ac_repair", "o1")] == {0}
+    assert [sample.engineer.engineer_id for sample in queues[0]] == ["e2"]
+    assert not queues[1]
+    assert run.stuck_skipped == 0
+
+
+def test_head_passed_by_later_events_is_skipped_once_stuck() -> None:
+    run, queues = waiting_queues(3)
+    db = EntriesDb(stored=["e1"])
+    asyncio.run(_read_ahead(run, db, queues))
+
+    _advance(run, queues, {0: time.monotonic()})
+    assert len(queues[0]) == 3
+    _advance(run, queues, {0: time.monotonic() - STUCK_AFTER_S - 1})
+
+    # e0 is left to the final check; e1 was stored, so e2 is the head now.
+    assert [sample.engineer.engineer_id for sample in queues[0]] == ["e2"]
+    assert run.stuck_skipped == 1
+
+
+def test_read_asks_only_for_waiting_events_within_reach() -> None:
+    run, queues = waiting_queues(READ_AHEAD + 5)
+    run.samples[1].stored = 1.0
+    db = EntriesDb(stored=[])
+
+    asyncio.run(_read_ahead(run, db, queues))
+
+    asked = db.asked[0]
+    assert len(asked) == READ_AHEAD - 1
+    assert entry_id("ac_repair", "o1", "e1") not in asked
+    assert entry_id("ac_repair", "o1", f"e{READ_AHEAD}") not in asked

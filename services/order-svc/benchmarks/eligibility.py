@@ -2,13 +2,12 @@
 
 Seeds the eligibility projection for 100,000 engineers (200 per outlet, 20 outlets per region) with
 10 qualifications each, in the layout order-svc keeps. That is one engineer document per engineer
-with its holdings, one outlet document per (qualification type, outlet) and one region document with
-the shortlist per (qualification type, region). It then times, for random orders, the two reads of
-dispatch:
+with its holdings, one outlet entry per holding in effect and one region document with the shortlist
+per (qualification type, region). It then times, for random orders, the two reads of dispatch:
 
-- ``EligibilityStore.eligible``, the call behind ``GET /orders/{id}/eligible-engineers``: one lookup
-  by ``_id`` of the outlet or region document, then the filter by the appointment's last day and the
-  sort in memory;
+- ``EligibilityStore.eligible``, the call behind ``GET /orders/{id}/eligible-engineers``: one query of
+  the outlet's entries by their indexed ``scope``, or one lookup by ``_id`` of the region document,
+  then the filter by the appointment's last day and the sort in memory;
 - ``EligibilityStore.holding_in_area``, the check behind offers, acceptances and the order pool.
 
 It prints p50, p99 and max in milliseconds.
@@ -34,11 +33,10 @@ from bangke_runtime.clock import china_date
 from bangke_runtime.serialised import SerialisedDatabase, WritePolicy, is_ferretdb
 from order_svc.adapters.eligibility_store import (
     ENGINEERS_COLLECTION,
-    OUTLETS_COLLECTION,
+    OUTLET_ENTRIES_COLLECTION,
     EligibilityStore,
     Holder,
-    entry_value,
-    holder_key,
+    entry_id,
     holding_fields,
     region_collection,
     scope_id,
@@ -97,17 +95,17 @@ async def seed(db, args: argparse.Namespace) -> dict[str, int]:
     rng = random.Random(7)
     _, regions = dimensions(args)
     types = QUALIFICATION_TYPES[: args.qualifications]
-    counts = {"holdings": 0, "engineer documents": 0, "outlet documents": 0, "region documents": 0, "collections": 0}
+    counts = {"holdings": 0, "engineer documents": 0, "outlet entries": 0, "region documents": 0, "collections": 0}
+    await EligibilityStore(db, args.shortlist).create_indexes()
     collections: set[str] = set()
     engineer = 0
     for region_index in range(regions):
         region = f"region-{region_index:03d}"
         region_holders: dict[str, list[Holder]] = {qualification_type: [] for qualification_type in types}
         engineer_documents: dict[str, list[dict]] = {}
-        outlet_documents: dict[str, list[dict]] = {}
+        outlet_entries: dict[str, list[dict]] = {}
         for outlet_index in range(args.outlets_per_region):
             outlet = f"outlet-{region_index:03d}-{outlet_index:03d}"
-            outlet_holders: dict[str, dict[str, str]] = {qualification_type: {} for qualification_type in types}
             for _ in range(args.engineers_per_outlet):
                 engineer_id, name = f"eng-{engineer:06d}", f"工程师{engineer}"
                 holdings = {}
@@ -116,7 +114,11 @@ async def seed(db, args: argparse.Namespace) -> dict[str, int]:
                     holdings[qualification_type] = holding_fields(item)
                     counts["holdings"] += 1
                     if item.in_effect:
-                        outlet_holders[qualification_type][holder_key(engineer_id)] = entry_value(item.valid_until, name)
+                        outlet_entries.setdefault(OUTLET_ENTRIES_COLLECTION, []).append(
+                            {"_id": entry_id(qualification_type, outlet, engineer_id),
+                             "scope": scope_id(qualification_type, outlet), "engineer_id": engineer_id,
+                             "valid_until": item.valid_until.isoformat(), "name": name}
+                        )
                         region_holders[qualification_type].append(Holder(engineer_id, item.valid_until.isoformat(), name))
                 engineer_documents.setdefault(ENGINEERS_COLLECTION, []).append(
                     {"_id": engineer_id, "name": name, "outlet_id": outlet, "region_id": region, "holdings": holdings,
@@ -124,21 +126,17 @@ async def seed(db, args: argparse.Namespace) -> dict[str, int]:
                      "processed_events": [f"event-{engineer_id}-{n}" for n in range(2 * len(types))]}
                 )
                 engineer += 1
-            outlet_documents.setdefault(OUTLETS_COLLECTION, []).extend([
-                {"_id": scope_id(qualification_type, outlet), "qualification_type": qualification_type,
-                 "outlet_id": outlet, "region_id": region, "holders": holders}
-                for qualification_type, holders in outlet_holders.items()
-            ])
         region_documents = {region_collection(region): [
             {"_id": scope_id(qualification_type, region), "qualification_type": qualification_type, "region_id": region,
              "version": 1, "outlets": [f"outlet-{region_index:03d}-{n:03d}" for n in range(args.outlets_per_region)],
              "holders": shortlist(holders, args.shortlist)}
             for qualification_type, holders in region_holders.items()
         ]}
-        for kind, batches in (("engineer", engineer_documents), ("outlet", outlet_documents), ("region", region_documents)):
+        kinds = (("engineer documents", engineer_documents), ("outlet entries", outlet_entries), ("region documents", region_documents))
+        for kind, batches in kinds:
             for name, documents in batches.items():
                 await insert(db[name], documents)
-                counts[f"{kind} documents"] += len(documents)
+                counts[kind] += len(documents)
                 collections.add(name)
         counts["collections"] = len(collections)
         print(f"seeded region {region_index + 1}/{regions}", flush=True)

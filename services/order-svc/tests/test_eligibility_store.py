@@ -1,4 +1,4 @@
-"""The eligibility store on the real server: outlet documents, region shortlists and redelivery.
+"""The eligibility store on the real server: outlet entries, region shortlists and redelivery.
 
 The region shortlist is set to 3 entries, so entries leave and re-enter it. After every change the
 listings must equal what a plain filter over all holdings returns.
@@ -9,14 +9,14 @@ import random
 from datetime import date, timedelta
 
 import pytest
-from pymongo import AsyncMongoClient
 
-from bangke_runtime.serialised import SerialisedDatabase, WritePolicy, is_ferretdb
 from order_svc.adapters.eligibility_store import (
     ENGINEERS_COLLECTION,
+    OUTLET_ENTRIES_COLLECTION,
     OUTLETS_COLLECTION,
     AreaChanges,
     EligibilityStore,
+    entry_id,
     holder_key,
     outlet_collection,
     region_collection,
@@ -34,16 +34,8 @@ TODAY = date(2026, 12, 1)
 
 
 @pytest.fixture
-async def db(infra, isolation):
-    client = AsyncMongoClient(infra.mongo_uri, tz_aware=True)
-    name = isolation.database("eligibility")
-    policy = WritePolicy()
-    policy.single_writer = await is_ferretdb(client[name])
-    try:
-        yield SerialisedDatabase(client[name], policy)
-    finally:
-        await client.drop_database(name)
-        await client.close()
+def db(serialised_db):
+    return serialised_db
 
 
 def holding(engineer_id: str, outlet_id: str, status: HoldingStatus, valid_until: date) -> Holding:
@@ -140,15 +132,17 @@ async def test_redelivered_event_changes_nothing(db):
     granted = holding("eng-1", "outlet-a", HoldingStatus.GRANTED, date(2027, 6, 30))
     assert await store.save(granted, "event-1")
     await store.sync("eng-1", [TYPE])
-    outlet_before = await db[OUTLETS_COLLECTION].find_one({"_id": scope_id(TYPE, "outlet-a")})
+    outlet_before = await db[OUTLET_ENTRIES_COLLECTION].find({}).to_list()
     region_before = await db[region_collection(REGION)].find_one({"_id": scope_id(TYPE, REGION)})
 
     assert not await store.save(granted, "event-1")
     await store.sync("eng-1", [TYPE])
 
-    assert await db[OUTLETS_COLLECTION].find_one({"_id": scope_id(TYPE, "outlet-a")}) == outlet_before
+    assert await db[OUTLET_ENTRIES_COLLECTION].find({}).to_list() == outlet_before
     assert await db[region_collection(REGION)].find_one({"_id": scope_id(TYPE, REGION)}) == region_before
-    assert outlet_before["holders"] == {holder_key("eng-1"): "2027-06-30"}
+    assert [(entry["_id"], entry["scope"], entry["valid_until"], entry["name"]) for entry in outlet_before] == [
+        (entry_id(TYPE, "outlet-a", "eng-1"), scope_id(TYPE, "outlet-a"), "2027-06-30", None)
+    ]
 
 
 async def test_registration_names_entries(db):
@@ -228,6 +222,7 @@ async def test_outlet_collections_merged(db):
     assert outlet_collection("outlet-a") not in names
     assert outlet_collection("outlet-b") not in names
     assert "eligibility_outlet_notes" in names
+    assert await store.split_outlet_documents() == 2
     assert await listing(store, "outlet", "outlet-a", TODAY, 10) == [("eng-1", "2027-06-30")]
 
     # A later change lands in the merged document.
@@ -235,3 +230,40 @@ async def test_outlet_collections_merged(db):
     assert await store.save(granted, "event-1")
     await store.sync("eng-2", [TYPE])
     assert await listing(store, "outlet", "outlet-a", TODAY, 10) == [("eng-2", "2027-09-30"), ("eng-1", "2027-06-30")]
+
+
+async def test_outlet_documents_split_into_entries(db):
+    store = EligibilityStore(db, shortlist_size=3)
+    await db[OUTLETS_COLLECTION].insert_many([
+        {"_id": scope_id(TYPE, "outlet-a"), "qualification_type": TYPE, "outlet_id": "outlet-a", "region_id": REGION,
+         "holders": {holder_key("eng-1"): "2027-06-30 张伟", holder_key("eng.2"): "2027-09-30"}},
+        # A document from before the fields were stored: type and outlet come from the _id.
+        {"_id": scope_id(TYPE, "outlet:b"), "holders": {holder_key("eng-3"): "2028-01-31 李娜"}},
+    ])
+    # An entry that a crash during an earlier split left behind is written again, not twice.
+    await db[OUTLET_ENTRIES_COLLECTION].insert_one(
+        {"_id": entry_id(TYPE, "outlet-a", "eng-1"), "scope": scope_id(TYPE, "outlet-a"), "engineer_id": "eng-1",
+         "valid_until": "2027-06-30", "name": "张伟"}
+    )
+
+    assert await store.split_outlet_documents() == 2
+    assert await store.split_outlet_documents() == 0
+
+    assert OUTLETS_COLLECTION not in await db.list_collection_names()
+    assert await db[OUTLET_ENTRIES_COLLECTION].count_documents({}) == 3
+    rows = await store.eligible("outlet", TYPE, "outlet-a", TODAY, 10)
+    assert rows == [
+        {"engineer_id": "eng.2", "engineer_name": None, "effective_until": "2027-09-30"},
+        {"engineer_id": "eng-1", "engineer_name": "张伟", "effective_until": "2027-06-30"},
+    ]
+    assert await listing(store, "outlet", "outlet:b", TODAY, 10) == [("eng-3", "2028-01-31")]
+    entry = await db[OUTLET_ENTRIES_COLLECTION].find_one({"_id": entry_id(TYPE, "outlet-a", "eng.2")})
+    assert entry == {
+        "_id": entry_id(TYPE, "outlet-a", "eng.2"), "scope": scope_id(TYPE, "outlet-a"), "engineer_id": "eng.2",
+        "valid_until": "2027-09-30", "name": None,
+    }
+
+
+def test_entry_ids_keep_outlet_and_engineer_apart():
+    assert entry_id(TYPE, "a:b", "c") != entry_id(TYPE, "a", "b:c")
+    assert entry_id(TYPE, "a%3Ab", "c") != entry_id(TYPE, "a:b", "c")

@@ -38,6 +38,8 @@ def build(settings: OrderSettings | None = None) -> tuple[Runtime, FastAPI]:
         await orders.create_indexes()
         await eligibility.merge_engineer_shards()
         await eligibility.merge_outlet_collections()
+        await eligibility.split_outlet_documents()
+        await eligibility.create_indexes()
         await runtime.storage.ensure_bucket(ctx.evidence_bucket)
 
     register_subscribers(runtime, ctx)
