@@ -27,7 +27,10 @@ def build(settings: ExamSettings | None = None) -> tuple[Runtime, FastAPI]:
     )
     scores = runtime.db["scores"]
     # The built-in platform is also the score source; an external exam system's adapter goes here.
-    service = ExamService(platform, platform, ApplicationRepository(runtime.db), scores, runtime.clock, runtime.relay)
+    applications = ApplicationRepository(
+        runtime.db, settings.application_cache_size, lambda: runtime.write_policy.single_writer
+    )
+    service = ExamService(platform, platform, applications, scores, runtime.clock, runtime.relay)
     runtime.relay.register(scores)
 
     async def create_indexes(_runtime: Runtime) -> None:

@@ -1,7 +1,8 @@
 """Kafka subscribers of exam-svc: which exams each engineer may take, from qualifications.v1.
 
-Records arrive in batches and are committed once per batch. One engineer's events are applied in
-order, and engineers are handled side by side.
+Records arrive in batches and are committed once per batch. The batch's engineers are read with one
+query, one engineer's events are applied in order, and engineers are handled side by side, so that
+on FerretDB their updates go out as one command (adapters/applications.py).
 """
 
 from typing import Any
@@ -13,6 +14,7 @@ from bangke_contracts.topics import QUALIFICATIONS
 from bangke_runtime.batches import apply_by_key
 from bangke_runtime.kafka import DeadLetterPolicy, batch_subscriber_options
 from bangke_runtime.runtime import Runtime
+from bangke_runtime.serialised import GROUP_LIMIT
 
 from ..service_layer.handlers import ExamService
 
@@ -22,8 +24,9 @@ QUALIFICATION_BATCH = 200
 GATHER_MS = 200
 """Milliseconds Kafka waits before it answers each fetch, so that a batch collects 200 ms of events."""
 
-ENGINEERS_AT_ONCE = 8
-"""Engineers of one batch whose events are applied side by side."""
+ENGINEERS_AT_ONCE = GROUP_LIMIT
+"""Engineers of one batch whose events are applied side by side, as many as the runtime sends in one
+``update`` command."""
 
 _qualification_event: TypeAdapter[Any] = TypeAdapter(QualificationEvent)
 
@@ -54,4 +57,5 @@ def register_subscribers(runtime: Runtime, service: ExamService) -> None:
             dead_letters,
             settings,
             at_once=ENGINEERS_AT_ONCE,
+            prepare=service.applications.preload,
         )
