@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pymongo.errors import AutoReconnect, DuplicateKeyError
 from pymongo.results import InsertOneResult, UpdateResult
 
 from bangke_contracts.exams import ExamScoreCollected, ExamScoreCollectedPayload
@@ -257,6 +258,45 @@ async def test_failed_publish_keeps_the_entries_in_order(parts: Any) -> None:
     assert ids(broker) == [str(first.event_id), str(second.event_id)]
     assert raw.reads == 0
     assert raw.documents["a"]["outbox"] == []
+
+
+async def test_write_of_unknown_outcome_requests_a_scan(parts: Any) -> None:
+    relay, broker, collection, raw = parts
+    raw.find = lambda document_filter, projection: Cursor(raw)
+    event = score("e-1")
+    stored_update = raw.update_one
+
+    async def applied_then_lost(document_filter: dict[str, Any], update: dict[str, Any]) -> UpdateResult:
+        await stored_update(document_filter, update)
+        raise AutoReconnect("connection closed after the write")
+
+    await collection.insert_one({"_id": "a", "outbox": [], "outbox_pending": False})
+    await relay.publish_hinted()
+    relay._scan_requested = False
+    raw.update_one = applied_then_lost
+    with pytest.raises(AutoReconnect):
+        await collection.update_one({"_id": "a"}, with_outbox({"$set": {"state": 1}}, [event]))
+    raw.update_one = stored_update
+
+    # Nothing announced the stored entry; the scan the failure requested finds it.
+    assert relay._scan_requested
+    assert await relay.publish_hinted() == 0
+    assert await relay.sweep() == 1
+    assert ids(broker) == [str(event.event_id)]
+
+
+async def test_refused_write_requests_no_scan(parts: Any) -> None:
+    relay, _broker, collection, raw = parts
+
+    async def refused(document: dict[str, Any]) -> InsertOneResult:
+        raise DuplicateKeyError("E11000 duplicate key")
+
+    raw.insert_one = refused
+    relay._scan_requested = False
+    with pytest.raises(DuplicateKeyError):
+        await collection.insert_one({"_id": "a", **new_document_outbox([score("e-1")])})
+
+    assert not relay._scan_requested
 
 
 async def test_dead_letter_record_copies_one_record() -> None:

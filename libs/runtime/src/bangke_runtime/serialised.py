@@ -36,6 +36,7 @@ from typing import Any
 import structlog
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, OperationFailure
 from pymongo.results import UpdateResult
 
 log = structlog.get_logger()
@@ -57,6 +58,9 @@ WRITE_METHODS = frozenset(
 )
 
 WriteListener = Callable[[str, str, tuple[Any, ...], dict[str, Any]], None]
+
+FAILED_WRITE = "failed"
+"""The method name listeners hear for a write that raised and may have been applied, in part or whole."""
 
 GROUP_LIMIT = 64
 """Maximum updates sent in one ``update`` command. Unpatched, FerretDB 1.24 never returned from an update
@@ -146,11 +150,18 @@ class SerialisedCollection:
         policy = self._policy
 
         async def write(*args: Any, **kwargs: Any) -> Any:
-            if policy.serialise:
-                async with policy.lock(collection_name):
+            try:
+                if policy.serialise:
+                    async with policy.lock(collection_name):
+                        result = await attribute(*args, **kwargs)
+                else:
                     result = await attribute(*args, **kwargs)
-            else:
-                result = await attribute(*args, **kwargs)
+            except BaseException as error:
+                # A refused write changed nothing, but a bulk write may have applied part of itself, and
+                # a lost connection or a cancelled call leaves the outcome unknown.
+                if not isinstance(error, OperationFailure) or isinstance(error, BulkWriteError):
+                    policy.notify(collection_name, FAILED_WRITE, args, kwargs)
+                raise
             if not _changed_nothing(result):
                 policy.notify(collection_name, name, args, kwargs)
             return result
@@ -223,6 +234,7 @@ class SerialisedCollection:
             )
             if len(group) > 1:
                 self._policy.suspect(name, [item.document_id for item in group])
+            self._policy.notify(name, FAILED_WRITE, (), {})
             for item in group:
                 _settle(item, error)
             return

@@ -59,7 +59,12 @@ class ServiceSettings(BaseSettings):
 
     outbox_poll_interval_s: float = Field(0.5, gt=0, description="Seconds the relay waits for a write before it looks again.")
     outbox_full_scan_interval_s: float = Field(
-        30.0, gt=0, description="Seconds between full scans for outboxes that no write announced."
+        600.0,
+        gt=0,
+        description=(
+            "Seconds between full scans for outboxes that no write announced. Failed writes and failed"
+            " publishing start a scan anyway, so this is a safety net."
+        ),
     )
     mongo_serialise_writes: Literal["auto", "always", "never"] = Field(
         "auto", description="Serialise writes per collection in this process; auto does it on FerretDB only."
