@@ -20,6 +20,7 @@ from bangke_contracts.topics import CERTIFICATES, EXAMS, IDENTITY_ENGINEERS
 from bangke_runtime.batches import apply_by_key
 from bangke_runtime.kafka import DeadLetterPolicy, batch_subscriber_options, subscriber_options
 from bangke_runtime.runtime import Runtime
+from bangke_runtime.serialised import GROUP_LIMIT
 from bangke_runtime.settings import ServiceSettings
 
 from ..service_layer.handlers import QualificationService
@@ -28,9 +29,11 @@ CERTIFICATE_BATCH = 200
 """Maximum certificate records handled together. A batch is what the consumer has fetched, and it is
 not held back to fill up."""
 
-ENGINEERS_AT_ONCE = 8
-"""Engineers of one batch handled side by side, so that their Python work overlaps the writes. Of 4, 8
-and 16 on FerretDB, 8 gave the highest recalculation rate (docs/benchmarks/qualification-svc.md)."""
+ENGINEERS_AT_ONCE = GROUP_LIMIT
+"""Engineers of one batch handled side by side, as many as the runtime sends in one ``update``
+command. Before saves went out together, 8 gave the highest recalculation rate of 4, 8 and 16
+(docs/benchmarks/qualification-svc.md); with them, each group of 8 cost the batch one more round
+trip to FerretDB."""
 
 _certificate_event: TypeAdapter[Any] = TypeAdapter(CertificateEvent)
 
