@@ -267,3 +267,30 @@ async def test_outlet_documents_split_into_entries(db):
 def test_entry_ids_keep_outlet_and_engineer_apart():
     assert entry_id(TYPE, "a:b", "c") != entry_id(TYPE, "a", "b:c")
     assert entry_id(TYPE, "a%3Ab", "c") != entry_id(TYPE, "a:b", "c")
+
+
+async def test_entry_written_whatever_was_believed(db):
+    # The documents before the changes decide whether an entry is inserted or updated. A crash between
+    # writes can make them wrong in both directions, and the entry must still end up as gathered.
+    store = cached_store(db)
+    first = holding("eng-1", "outlet-a", HoldingStatus.GRANTED, date(2027, 6, 30))
+    assert await store.save(first, "event-1")
+    await store.sync("eng-1", [TYPE])
+    stored = await store.engineer("eng-1", keep=True)
+
+    # Believed new, but stored already.
+    later = with_saved_holding(stored, holding("eng-1", "outlet-a", HoldingStatus.GRANTED, date(2027, 9, 30)), "event-2")
+    changes = AreaChanges()
+    changes.gather(later, [TYPE], before={"_id": "eng-1"})
+    assert changes.absent == {entry_id(TYPE, "outlet-a", "eng-1")}
+    await store.write_areas(changes)
+    assert await listing(store, "outlet", "outlet-a", TODAY, 10) == [("eng-1", "2027-09-30")]
+
+    # Believed stored, but missing.
+    await db[OUTLET_ENTRIES_COLLECTION].delete_many({})
+    latest = with_saved_holding(later, holding("eng-1", "outlet-a", HoldingStatus.GRANTED, date(2027, 12, 31)), "event-3")
+    changes = AreaChanges()
+    changes.gather(latest, [TYPE], before=later)
+    assert changes.absent == set()
+    await store.write_areas(changes)
+    assert await listing(store, "outlet", "outlet-a", TODAY, 10) == [("eng-1", "2027-12-31")]

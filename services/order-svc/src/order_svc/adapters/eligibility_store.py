@@ -50,7 +50,7 @@ from typing import Any, Literal
 import structlog
 from pymongo import ASCENDING, DESCENDING, DeleteOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from bangke_runtime.idempotency import PROCESSED_FIELD, apply_once, mark_processed
 from bangke_runtime.lru import LruCache
@@ -76,6 +76,7 @@ REGIONS_CACHED = 512
 every batch read each region document it then rewrote, and on FerretDB that read decodes the whole
 shortlist."""
 LOOKUP_CHUNK = 500
+DUPLICATE_KEY = 11000
 
 
 def _digest(value: str) -> str:
@@ -226,9 +227,17 @@ class AreaChanges:
     """By engineer id: the ``listed`` scopes to store once the entries are written."""
     _scopes: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     """By (engineer id, qualification type): the outlet and region of the entries gathered last."""
+    absent: set[str] = field(default_factory=set)
+    """``_id`` of the outlet entries to set that were not stored before, as far as the documents tell."""
 
-    def gather(self, document: dict[str, Any], qualification_types: list[str] | None = None) -> None:
-        """Add the entries of the engineer ``document`` for ``qualification_types`` (None: every type held)."""
+    def gather(
+        self, document: dict[str, Any], qualification_types: list[str] | None = None, before: dict[str, Any] | None = None
+    ) -> None:
+        """Add the entries of the engineer ``document`` for ``qualification_types`` (None: every type held).
+
+        ``before`` is the engineer's document as stored before the changes, when known. An entry its
+        holding did not have is then written as new, which saves looking for it first.
+        """
         engineer_id = document["_id"]
         name = document.get("name")
         listed = document.get("listed") or {}
@@ -246,6 +255,8 @@ class AreaChanges:
                     self._entry(engineer_id, qualification_type, previous[0], previous[1], None)
             value = entry_value(holding.valid_until, name) if holding.in_effect and holding.valid_until else None
             self._entry(engineer_id, qualification_type, holding.outlet_id, holding.region_id, value)
+            if before is not None and value is not None and not _listed_at(before, qualification_type, holding.outlet_id):
+                self.absent.add(entry_id(qualification_type, holding.outlet_id, engineer_id))
             self._scopes[(engineer_id, qualification_type)] = scopes
             pending = self.listed.setdefault(engineer_id, {})
             if stored != scopes:
@@ -493,10 +504,12 @@ class EligibilityStore:
             # FerretDB writes each upsert in a transaction of its own, but the updates by _id of one
             # command in one transaction. So: update what exists, then insert the rest in one command.
             # Nothing else writes meanwhile, so an entry that matched nothing still does not exist.
-            exists = await asyncio.gather(*(entries.update_by_id(_id, {"$set": fields}) for _id, fields in to_set.items()))
-            created = [{"_id": _id, **fields} for (_id, fields), found in zip(to_set.items(), exists) if not found]
+            updated = [(_id, fields) for _id, fields in to_set.items() if _id not in changes.absent]
+            exists = await asyncio.gather(*(entries.update_by_id(_id, {"$set": fields}) for _id, fields in updated))
+            created = [{"_id": _id, **fields} for (_id, fields), found in zip(updated, exists) if not found]
+            created += [{"_id": _id, **fields} for _id, fields in to_set.items() if _id in changes.absent]
             if created:
-                await entries.insert_many(created, ordered=False)
+                await self._insert_entries(created)
             if removed:
                 await entries.delete_many({"_id": {"$in": removed}})
             return
@@ -507,6 +520,22 @@ class EligibilityStore:
         if writes:
             # Unordered: pymongo sends all the upserts as one command and all the deletes as another.
             await entries.bulk_write(writes, ordered=False)
+
+    async def _insert_entries(self, created: list[dict[str, Any]]) -> None:
+        """Insert outlet entries; set the fields of those that turn out to be stored already.
+
+        An entry believed new can exist when a batch is applied again after a crash between its writes.
+        """
+        entries = self._db[OUTLET_ENTRIES_COLLECTION]
+        try:
+            await entries.insert_many(created, ordered=False)
+        except BulkWriteError as error:
+            if any(problem.get("code") != DUPLICATE_KEY for problem in error.details.get("writeErrors", [])):
+                raise
+            # Setting the fields again changes nothing on the entries this insert stored.
+            await asyncio.gather(
+                *(entries.update_by_id(entry["_id"], {"$set": {k: v for k, v in entry.items() if k != "_id"}}) for entry in created)
+            )
 
     async def _update_region(self, qualification_type: str, region_id: str, region: _AreaEntries) -> None:
         """Put the entries into the region's shortlist, or take them out and refill the shortlist.
@@ -600,6 +629,12 @@ class EligibilityStore:
             holders = holders_of(document)
         found = sorted((h for h in holders if h.valid_until >= threshold), key=lambda holder: holder.rank)
         return [holder.as_listing() for holder in found[:limit]]
+
+
+def _listed_at(document: dict[str, Any], qualification_type: str, outlet_id: str) -> bool:
+    """Return whether the engineer ``document`` had an entry of ``qualification_type`` at the outlet."""
+    holding = holding_in(document, qualification_type)
+    return holding is not None and holding.in_effect and holding.valid_until is not None and holding.outlet_id == outlet_id
 
 
 def _entry_fields(qualification_type: str, outlet_id: str, holder: Holder) -> dict[str, Any]:

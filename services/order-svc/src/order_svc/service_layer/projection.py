@@ -50,7 +50,7 @@ async def on_qualification_records(ctx: OrderContext, records: list[Any], dead_l
     reassess: dict[tuple[str, str], tuple[Holding, QualificationEventType]] = {}
 
     async def apply_engineer(engineer_id: str, events: list[QualificationEventType]) -> None:
-        document = await ctx.eligibility.engineer(engineer_id, keep=True)
+        document = before = await ctx.eligibility.engineer(engineer_id, keep=True)
         types: list[str] = []
         for event in events:
             holding, document = await _apply(ctx, event, document)
@@ -60,7 +60,7 @@ async def on_qualification_records(ctx: OrderContext, records: list[Any], dead_l
             if not isinstance(event, QualificationApplied):
                 reassess[(engineer_id, holding.qualification_type)] = (holding, event)
         if document is not None and types:
-            changes.gather(document, sorted(set(types)))
+            changes.gather(document, sorted(set(types)), before=before)
 
     async with ctx.eligibility.areas_lock:
         await apply_by_key(
