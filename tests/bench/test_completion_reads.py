@@ -25,19 +25,19 @@ class Cursor:
 
 
 class EntriesDb:
-    """order-svc's database reduced to the outlet entries of some engineers, whatever collection is asked for."""
+    """order-svc's database reduced to the outlet entries of some engineers, whatever collection is requested."""
 
     def __init__(self, stored: list[str]) -> None:
         self.ids = {entry_id("ac_repair", "o1", engineer_id) for engineer_id in stored}
-        self.asked: list[list[str]] = []
+        self.requests: list[list[str]] = []
 
     def __getitem__(self, _name: str) -> "EntriesDb":
         return self
 
     def find(self, document_filter: dict[str, Any], _projection: dict[str, Any]) -> Cursor:
-        wanted = document_filter["_id"]["$in"]
-        self.asked.append(wanted)
-        return Cursor([{"_id": value} for value in wanted if value in self.ids])
+        requested = document_filter["_id"]["$in"]
+        self.requests.append(requested)
+        return Cursor([{"_id": value} for value in requested if value in self.ids])
 
 
 def waiting_queues(*counts: int) -> tuple[Run, dict[int, deque[Sample]]]:
@@ -54,14 +54,14 @@ def waiting_queues(*counts: int) -> tuple[Run, dict[int, deque[Sample]]]:
     return Run(samples, rate=200, warm_up_s=0, duration_s=1, grace_s=0), queues
 
 
-def test_one_read_settles_stored_events_of_every_partition() -> None:
+def test_read_settles_every_partition() -> None:
     run, queues = waiting_queues(3, 2)
     db = EntriesDb(stored=["e0", "e2", "e4"])
 
     asyncio.run(_read_ahead(run, db, queues))
 
     assert [sample.stored is not None for sample in run.samples] == [True, False, True, False, True]
-    assert run.polls == len(db.asked) == 1
+    assert run.polls == len(db.requests) == 1
     # e2 waited behind e1 in partition 0; e4 waited behind e3 in partition 1.
     assert run.settled_ahead == 2
 
@@ -78,7 +78,7 @@ def test_stored_heads_leave_their_queue() -> None:
     assert run.stuck_skipped == 0
 
 
-def test_head_passed_by_later_events_is_skipped_once_stuck() -> None:
+def test_stuck_head_skipped() -> None:
     run, queues = waiting_queues(3)
     db = EntriesDb(stored=["e1"])
     asyncio.run(_read_ahead(run, db, queues))
@@ -92,14 +92,14 @@ def test_head_passed_by_later_events_is_skipped_once_stuck() -> None:
     assert run.stuck_skipped == 1
 
 
-def test_read_asks_only_for_waiting_events_within_reach() -> None:
+def test_read_limited_to_waiting_events() -> None:
     run, queues = waiting_queues(READ_AHEAD + 5)
     run.samples[1].stored = 1.0
     db = EntriesDb(stored=[])
 
     asyncio.run(_read_ahead(run, db, queues))
 
-    asked = db.asked[0]
-    assert len(asked) == READ_AHEAD - 1
-    assert entry_id("ac_repair", "o1", "e1") not in asked
-    assert entry_id("ac_repair", "o1", f"e{READ_AHEAD}") not in asked
+    requested = db.requests[0]
+    assert len(requested) == READ_AHEAD - 1
+    assert entry_id("ac_repair", "o1", "e1") not in requested
+    assert entry_id("ac_repair", "o1", f"e{READ_AHEAD}") not in requested

@@ -260,7 +260,7 @@ async def test_failed_publish_keeps_the_entries_in_order(parts: Any) -> None:
     assert raw.documents["a"]["outbox"] == []
 
 
-async def test_write_of_unknown_outcome_requests_a_scan(parts: Any) -> None:
+async def test_unknown_write_outcome_requests_scan(parts: Any) -> None:
     relay, broker, collection, raw = parts
     raw.find = lambda document_filter, projection: Cursor(raw)
     event = score("e-1")
@@ -285,13 +285,13 @@ async def test_write_of_unknown_outcome_requests_a_scan(parts: Any) -> None:
     assert ids(broker) == [str(event.event_id)]
 
 
-async def test_refused_write_requests_no_scan(parts: Any) -> None:
+async def test_rejected_write_requests_no_scan(parts: Any) -> None:
     relay, _broker, collection, raw = parts
 
-    async def refused(document: dict[str, Any]) -> InsertOneResult:
+    async def rejected(document: dict[str, Any]) -> InsertOneResult:
         raise DuplicateKeyError("E11000 duplicate key")
 
-    raw.insert_one = refused
+    raw.insert_one = rejected
     relay._scan_requested = False
     with pytest.raises(DuplicateKeyError):
         await collection.insert_one({"_id": "a", **new_document_outbox([score("e-1")])})

@@ -54,7 +54,7 @@ async def test_each_event_applied_once(db, way):
     assert await db["applications"].find_one({"_id": "eng-unknown"}) is None
 
 
-async def test_copy_reads_what_another_instance_stored(db):
+async def test_copy_reads_stored_documents(db):
     # A restarted process starts with an empty copy and reads the stored documents in one query.
     engineers = [f"eng-{n}" for n in range(12)]
     first = ApplicationRepository(db, cache_size=50, single_writer=lambda: True)
@@ -72,7 +72,7 @@ async def test_copy_reads_what_another_instance_stored(db):
         assert document["processed_events"] == [f"applied-{document['_id']}", f"granted-{document['_id']}"]
 
 
-async def test_copy_is_rebuilt_after_a_deleted_document(db):
+async def test_deleted_document_created_again(db):
     repository = ApplicationRepository(db, cache_size=10, single_writer=lambda: True)
     assert await repository.record_applied("eng-1", TV, "q-1", "applied-1")
     await repository.preload(["eng-1"])

@@ -255,7 +255,7 @@ class AreaChanges:
                     self._entry(engineer_id, qualification_type, previous[0], previous[1], None)
             value = entry_value(holding.valid_until, name) if holding.in_effect and holding.valid_until else None
             self._entry(engineer_id, qualification_type, holding.outlet_id, holding.region_id, value)
-            if before is not None and value is not None and not _listed_at(before, qualification_type, holding.outlet_id):
+            if before is not None and value is not None and not _had_entry(before, qualification_type, holding.outlet_id):
                 self.absent.add(entry_id(qualification_type, holding.outlet_id, engineer_id))
             self._scopes[(engineer_id, qualification_type)] = scopes
             pending = self.listed.setdefault(engineer_id, {})
@@ -343,7 +343,7 @@ class EligibilityStore:
         async for document in old.find({}):
             qualification_type, outlet_id = document.get("qualification_type"), document.get("outlet_id")
             if qualification_type is None or outlet_id is None:
-                # Documents hold both fields since their first entry; derive them from the _id otherwise.
+                # Documents contain both fields since their first entry. Older ones get them from the _id.
                 qualification_type, _, outlet_id = str(document["_id"]).partition(":")
             writes = [
                 UpdateOne(
@@ -631,7 +631,7 @@ class EligibilityStore:
         return [holder.as_listing() for holder in found[:limit]]
 
 
-def _listed_at(document: dict[str, Any], qualification_type: str, outlet_id: str) -> bool:
+def _had_entry(document: dict[str, Any], qualification_type: str, outlet_id: str) -> bool:
     """Return whether the engineer ``document`` had an entry of ``qualification_type`` at the outlet."""
     holding = holding_in(document, qualification_type)
     return holding is not None and holding.in_effect and holding.valid_until is not None and holding.outlet_id == outlet_id

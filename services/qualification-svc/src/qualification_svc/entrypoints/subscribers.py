@@ -32,8 +32,8 @@ not held back to fill up."""
 ENGINEERS_AT_ONCE = GROUP_LIMIT
 """Engineers of one batch handled side by side, as many as the runtime sends in one ``update``
 command. Before saves went out together, 8 gave the highest recalculation rate of 4, 8 and 16
-(docs/benchmarks/qualification-svc.md); with them, each group of 8 cost the batch one more round
-trip to FerretDB."""
+(docs/benchmarks/qualification-svc.md). Now each group of 8 would cost the batch one more round trip
+to FerretDB."""
 
 _certificate_event: TypeAdapter[Any] = TypeAdapter(CertificateEvent)
 
