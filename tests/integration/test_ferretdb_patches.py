@@ -15,6 +15,9 @@ The patched build writes the statements of one ``update`` command that each chan
 plain ``_id`` in one SQLite transaction. A statement must still see what the statements before it
 wrote, and a failing statement must leave the ones before it applied.
 
+A statement that replaces one document named by a plain ``_id`` is written over the stored row
+without reading it first, and the row count shows whether the document existed.
+
 Without an ``_id`` condition, the patched build lets SQLite narrow the rows by the filter's first
 equality of a top-level field with a boolean or a plain ASCII string. SQLite keeps the rows whose field
 is that value, or an array, and uses the field's index when there is one. The handler still applies
@@ -27,7 +30,7 @@ import asyncio
 import pytest
 from bson import Int64
 from pymongo import AsyncMongoClient, UpdateOne
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, OperationFailure
 
 pytestmark = pytest.mark.integration
 
@@ -159,6 +162,53 @@ async def test_failing_statement_keeps_earlier_ones(collection):
 
     stored = {document["_id"]: document["n"] async for document in collection.find({"_id": {"$in": ["d9", "d10", "d11", "d12"]}})}
     assert stored == {"d9": 9, "d10": 11, "d11": 12, "d12": 12}
+
+
+async def test_replacements_by_id_in_one_command(collection):
+    statements = [
+        {"q": {"_id": "d1"}, "u": {"n": 100, "tags": ["a"]}},
+        {"q": {"_id": "nowhere"}, "u": {"n": 1}},
+        # The same document again: it must read the replacement just made.
+        {"q": {"_id": "d1"}, "u": {"$inc": {"n": 1}}},
+        {"q": {"_id": "d2"}, "u": {"_id": "d2", "n": 200}},
+        {"q": {"_id": "d2"}, "u": {"n": 201}},
+        {"q": {"_id": "d3"}, "u": {"$set": {"n": 300}}},
+    ]
+
+    reply = await collection.database.command({"update": collection.name, "updates": statements, "ordered": True})
+
+    assert reply["n"] == 5
+    stored = {document["_id"]: document async for document in collection.find({"_id": {"$in": ["d1", "d2", "d3", "nowhere"]}})}
+    assert stored == {
+        "d1": {"_id": "d1", "n": 101, "tags": ["a"]},
+        "d2": {"_id": "d2", "n": 201},
+        "d3": {"_id": "d3", "n": 300},
+    }
+
+
+async def test_replacement_keeps_its_checks(collection):
+    # Another _id, and an invalid document, take the usual path and its errors.
+    with pytest.raises(OperationFailure) as changed_id:
+        await collection.replace_one({"_id": "d4"}, {"_id": "d5", "n": 4})
+    with pytest.raises(OperationFailure):
+        await collection.replace_one({"_id": "d4"}, {"n": 1, "$bad": 1})
+    missing = await collection.replace_one({"_id": "nowhere"}, {"n": 1})
+    upserted = await collection.replace_one({"_id": "fresh"}, {"n": 1}, upsert=True)
+
+    assert "_id" in str(changed_id.value)
+    assert missing.matched_count == 0
+    assert upserted.upserted_id == "fresh"
+    assert await collection.find_one({"_id": "d4"}) == {"_id": "d4", "n": 4}
+    assert await collection.find_one({"_id": "nowhere"}) is None
+    assert await collection.find_one({"_id": "fresh"}) == {"_id": "fresh", "n": 1}
+
+
+async def test_replacement_writes_without_comparing(collection):
+    # The patched path does not read the stored document, so a replacement equal to it counts as
+    # modified; FerretDB unpatched (and MongoDB) compare the two and report 0.
+    result = await collection.replace_one({"_id": "d6"}, {"_id": "d6", "n": 6})
+
+    assert (result.matched_count, result.modified_count) == (1, 1)
 
 
 async def test_find_among_many_collections(collection):
