@@ -10,7 +10,7 @@ import pytest
 from pymongo.errors import WriteError
 
 from bangke_runtime.outbox import new_document_outbox, with_outbox
-from bangke_runtime.serialised import GroupedWriteFailed
+from bangke_runtime.serialised import GroupedWriteFailed, updated_document
 from harness.kafka_tools import read_topic, record_json
 from harness.probe_service import ProbeSettings, build, score_event
 from harness.waiting import wait_for
@@ -99,6 +99,42 @@ async def test_updates_by_id_share_bulk_writes(start_service):
     async for document in counters.find({}):
         assert (document["n"], document["log"]) == (3, [0, 1, 2]), document
     assert await counters.find_one({"_id": "missing"}) is None
+
+
+async def test_stored_document_updates_match_plain(start_service):
+    probe = await start_service(build, ProbeSettings)
+    documents = probe.runtime.db["known"]
+    start = {"revision": 1, "holdings": {"ac_repair": {"status": "granted"}}, "processed_events": ["e0"], "outbox": []}
+    await documents.insert_many([{"_id": f"{kind}{index}", **start} for kind in ("plain", "known") for index in range(20)])
+    updates = [
+        {"$set": {"holdings.tv_wall_mounting": {"status": "granted"}, "listed.ac_repair": ["o1", "r1"]}, "$push": {"processed_events": "e1"}},
+        {"$inc": {"revision": 1}, "$push": {"outbox": {"$each": [{"event_id": "x"}, {"event_id": "y"}]}}},
+        {"$unset": {"holdings.ac_repair": ""}, "$set": {"outbox_pending": True}},
+    ]
+    sent: list[dict] = []
+    command = documents.unwrapped.database.command
+
+    async def recorded(body, *args, **kwargs):
+        sent.extend(body.get("updates", []))
+        return await command(body, *args, **kwargs)
+
+    documents.unwrapped.database.command = recorded
+    known = {f"known{index}": dict(start) for index in range(20)}
+
+    for update in updates:
+        plain = [documents.update_by_id(f"plain{index}", update) for index in range(20)]
+        stored = [documents.update_by_id(f"known{index}", update, stored=known[f"known{index}"]) for index in range(20)]
+        assert await asyncio.gather(*plain, *stored) == [True] * 40
+        known = {key: updated_document(value, update) for key, value in known.items()}
+    missing = await documents.update_by_id("missing", updates[0], stored=start)
+
+    assert missing is False
+    assert await documents.find_one({"_id": "missing"}) is None
+    stored_now = {document.pop("_id"): document async for document in documents.find({})}
+    for index in range(20):
+        assert stored_now[f"known{index}"] == stored_now[f"plain{index}"] == known[f"known{index}"]
+    # The updates with a stored document went out as whole documents.
+    assert any(not any(key.startswith("$") for key in statement["u"]) for statement in sent)
 
 
 async def test_failed_grouped_update_retried_alone(start_service):
