@@ -377,7 +377,7 @@ async def test_outbox_cleared_lazily(start_service, infra, isolation, signer):
     assert len(records) == 2
 
 
-async def test_cached_engineer_dropped_when_relay_clears(start_service, infra, isolation, signer):
+async def test_relay_clear_keeps_cache_exact(start_service, infra, isolation, signer):
     service = await start_service(build, QualificationSettings)
     relay = service.runtime.relay
     repository = service.app.state.qualification_service.repository
@@ -389,11 +389,13 @@ async def test_cached_engineer_dropped_when_relay_clears(start_service, infra, i
     # On FerretDB the saves left the engineer in the cache.
     assert repository.cached == 1
 
-    # The relay clears the published entry behind the cache: its write must drop the engineer.
+    # The relay clears the published entry: the cache must then hold the cleared document.
     relay.CLEAR_QUIET_S = 0.3
     relay.kick()
     await wait_for(lambda: engineer.engineers.find_one({"_id": "eng-cache", "outbox_pending": False}))
-    assert repository.cached == 0
+    assert repository.cached == 1
+    stored = await engineer.engineers.find_one({"_id": "eng-cache"})
+    assert repository.stored_document("eng-cache") == {key: value for key, value in stored.items() if key != "_id"}
 
     # A stale cached outbox would bring the cleared entry back, and the relay would publish it again.
     await engineer.certificate("refrigeration_ac", date(2030, 6, 30), version=2, replaces=1)

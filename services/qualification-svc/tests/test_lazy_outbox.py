@@ -4,8 +4,9 @@ from typing import Any
 
 from pymongo.results import UpdateResult
 
+from bangke_runtime.serialised import updated_document
 from qualification_svc.adapters.repository import EngineerCache, EngineerRepository, Loaded
-from qualification_svc.adapters.serialised import KnownOutboxes
+from qualification_svc.adapters.serialised import KeyedLocks, KnownOutboxes, SerialisedCollection
 from qualification_svc.domain.model import Engineer
 
 
@@ -20,6 +21,7 @@ class RecordingCollection:
 
     def __init__(self, document: dict[str, Any] | None = None) -> None:
         self.updates: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        self.stored: list[dict[str, Any] | None] = []
         self.document = document
         self.reads = 0
 
@@ -31,8 +33,9 @@ class RecordingCollection:
         self.updates.append((document_filter, update))
         return UpdateResult({"n": 1, "nModified": 1, "ok": 1.0}, acknowledged=True)
 
-    async def update_by_id(self, document_id: str, update: dict[str, Any]) -> bool:
+    async def update_by_id(self, document_id: str, update: dict[str, Any], stored: dict[str, Any] | None = None) -> bool:
         self.updates.append(({"_id": document_id}, update))
+        self.stored.append(stored)
         return True
 
 
@@ -108,13 +111,25 @@ async def test_cache_serves_loads_after_a_save() -> None:
     assert second.engineer.name == "张伟"
     # The save dropped the published entry, and the cache contains the outbox it wrote.
     assert second.outbox == ()
+    # The write names the whole stored document, which an update by _id may replace.
+    [whole] = collection.stored
+    assert whole == {
+        "revision": 3, "processed_events": ["in-0"], "outbox": [entry("e1")], "outbox_pending": False, "certificates": []
+    }
+    [(_filter, update)] = collection.updates
+    after = updated_document(whole, update)
+    assert after is not None
+    assert after["processed_events"] == ["in-0", "in-1"]
+    assert after["outbox"] == []
+    assert after["revision"] == 4
+    assert after["name"] == "张伟"
 
 
 async def test_cache_dropped_after_a_failed_save() -> None:
     repo, collection = cached_repository(guard=True)
     loaded = await repo.load("eng-1")
 
-    async def gone(_document_id: str, _update: dict[str, Any]) -> bool:
+    async def gone(_document_id: str, _update: dict[str, Any], stored: dict[str, Any] | None = None) -> bool:
         return False
 
     collection.update_by_id = gone  # type: ignore[method-assign]
@@ -145,3 +160,34 @@ def test_cache_drops_the_least_recent() -> None:
     assert cache.get("a") is not None
     assert cache.get("b") is None
     assert cache.get("c") is not None
+
+
+async def test_relay_clear_writes_the_cached_document() -> None:
+    repo, collection = cached_repository(guard=True, published={"e1"})
+    await repo.load("eng-1")
+    relay_view = SerialisedCollection(
+        collection,  # type: ignore[arg-type]
+        KeyedLocks(),
+        lambda: True,
+        KnownOutboxes(),
+        cached=repo.stored_document,
+        after_write=repo.remember_document,
+    )
+
+    result = await relay_view.update_one(
+        {"_id": "eng-1", "outbox": {"$size": 1}, "outbox.0.event_id": "e1"},
+        {"$set": {"outbox": [], "outbox_pending": False}},
+    )
+    stale = await relay_view.update_one(
+        {"_id": "eng-1", "outbox": {"$size": 1}, "outbox.0.event_id": "e1"},
+        {"$set": {"outbox": [], "outbox_pending": False}},
+    )
+    after = await repo.load("eng-1")
+
+    assert result.modified_count == 1
+    # The filter was checked on the cached document, which the write had already changed.
+    assert stale.modified_count == 0
+    assert collection.reads == 1
+    assert collection.stored[0] is not None and collection.stored[0]["outbox"] == [entry("e1")]
+    assert after.outbox == ()
+    assert after.revision == 3

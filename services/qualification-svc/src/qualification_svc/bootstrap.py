@@ -42,7 +42,15 @@ def build(settings: QualificationSettings | None = None) -> tuple[Runtime, FastA
         repository, load_catalogue(settings.catalogue_file), runtime.clock, runtime.relay, locks
     )
     runtime.relay.register(
-        SerialisedCollection(repository.collection, locks, in_process_guard, known, cache.forget),  # type: ignore[arg-type]
+        SerialisedCollection(
+            repository.collection,  # type: ignore[arg-type]
+            locks,
+            in_process_guard,
+            known,
+            before_write=cache.forget,
+            cached=repository.stored_document,
+            after_write=repository.remember_document,
+        ),
         lazy_clear=True,
     )
 

@@ -58,10 +58,22 @@ class _Stored:
     """The stored document of one engineer, reduced to what a load needs."""
 
     fields: dict[str, Any]
-    """The state fields (``state_fields``), with ``_id`` when read from the database."""
+    """Every field but the four below, with ``_id`` when read from the database."""
     revision: int
-    processed: frozenset[str]
+    processed: tuple[str, ...]
+    """In stored order."""
     outbox: tuple[dict[str, Any], ...]
+    pending: bool
+
+    def document(self) -> dict[str, Any]:
+        """Return the whole stored document, without ``_id``."""
+        return {
+            **{key: value for key, value in self.fields.items() if key != "_id"},
+            "revision": self.revision,
+            PROCESSED_FIELD: list(self.processed),
+            OUTBOX_FIELD: list(self.outbox),
+            PENDING_FIELD: self.pending,
+        }
 
 
 class EngineerCache(LruCache[_Stored]):
@@ -86,8 +98,9 @@ def _stored_from(document: dict[str, Any]) -> _Stored:
     return _Stored(
         _state_of(document),
         int(document.get("revision", 0)),
-        frozenset(document.get(PROCESSED_FIELD) or ()),
+        tuple(document.get(PROCESSED_FIELD) or ()),
         tuple(document.get(OUTBOX_FIELD) or ()),
+        bool(document.get(PENDING_FIELD)),
     )
 
 
@@ -107,7 +120,13 @@ def _instant(value: datetime | None) -> datetime | None:
 
 
 def _qualification_to_document(q: Qualification) -> dict[str, Any]:
-    return {
+    """Return the stored form of ``q``, leaving out empty fields.
+
+    The engineer's document is written whole on every event, and the server's cost grows with the
+    number of fields. A pending qualification has nine of its seventeen fields empty. Reads treat a
+    missing field as empty, so documents stored with the empty fields read the same.
+    """
+    document = {
         "qualification_id": q.qualification_id,
         "qualification_type": q.qualification_type,
         "required_certificates": list(q.required_certificates),
@@ -128,6 +147,7 @@ def _qualification_to_document(q: Qualification) -> dict[str, Any]:
         "lapse_reason": q.lapse_reason,
         "validity_changed_at": _instant(q.validity_changed_at),
     }
+    return {key: value for key, value in document.items() if value is not None and value != []}
 
 
 def _qualification_from_document(d: dict[str, Any]) -> Qualification:
@@ -245,7 +265,10 @@ class EngineerRepository:
             if cache is not None:
                 cache.put(engineer_id, stored)
         return Loaded(
-            engineer_from_document({**stored.fields, "_id": engineer_id}), stored.revision, stored.processed, stored.outbox
+            engineer_from_document({**stored.fields, "_id": engineer_id}),
+            stored.revision,
+            frozenset(stored.processed),
+            stored.outbox,
         )
 
     async def preload(self, engineer_ids: Sequence[str]) -> int:
@@ -310,25 +333,53 @@ class EngineerRepository:
             update["$push"] = {PROCESSED_FIELD: {"$each": event_ids}}
         if self._known is not None:
             self._known.forget(engineer.engineer_id)
+        # The stored document, unchanged since the load because the lock is held. None when not cached.
+        current = self._cached(engineer.engineer_id, loaded.revision) if len(document_filter) == 1 else None
         self._forget(engineer.engineer_id)
         update = with_trimmed_outbox(update, stored, published, engineer.events)
         if len(document_filter) == 1:
-            # By _id alone (this process is the only writer): concurrent saves share one bulk write.
-            if not await self.collection.update_by_id(engineer.engineer_id, update):
+            # By _id alone (this process is the only writer): concurrent saves share one bulk write,
+            # and with the stored document known the write is the whole new document.
+            whole = current.document() if current is not None else None
+            if not await self.collection.update_by_id(engineer.engineer_id, update, stored=whole):
                 return False
         elif (await self.collection.update_one(document_filter, update)).modified_count != 1:
             return False
         self._remember_outbox(loaded, published)
-        self._remember(
-            engineer,
-            _Stored(
-                _state_of(update["$set"]),
-                loaded.revision + 1,
-                loaded.processed | frozenset(event_ids),
-                tuple(outbox_after(update, stored)),
-            ),
-        )
+        if current is not None:
+            # Cached only when the copy before the write was exact, so that the copy after it is too.
+            self._remember(
+                engineer,
+                _Stored(
+                    {**current.fields, **_state_of(update["$set"])},
+                    loaded.revision + 1,
+                    (*current.processed, *event_ids),
+                    tuple(outbox_after(update, stored)),
+                    bool(update["$set"].get(PENDING_FIELD, current.pending)),
+                ),
+            )
         return True
+
+    def stored_document(self, engineer_id: str) -> dict[str, Any] | None:
+        """Return the engineer's whole stored document from the cache, without ``_id``, or None.
+
+        None also where this process is not the only writer. The caller holds the engineer's lock.
+        """
+        if self._cache is None or not self._in_process_guard():
+            return None
+        cached = self._cache.get(engineer_id)
+        return cached.document() if cached is not None else None
+
+    def remember_document(self, engineer_id: str, document: dict[str, Any]) -> None:
+        """Cache ``document`` (without ``_id``) as a write under the engineer's lock has just stored it."""
+        if self._cache is not None and self._in_process_guard():
+            self._cache.put(engineer_id, _stored_from({**document, "_id": engineer_id}))
+
+    def _cached(self, engineer_id: str, revision: int) -> _Stored | None:
+        if self._cache is None or not self._in_process_guard():
+            return None
+        cached = self._cache.get(engineer_id)
+        return cached if cached is not None and cached.revision == revision else None
 
     def _remember(self, engineer: Engineer, stored: _Stored) -> None:
         if self._cache is not None and self._in_process_guard():

@@ -20,6 +20,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.results import UpdateResult
 
 from bangke_runtime.document_filter import UnsupportedFilter, check_supported, matches
+from bangke_runtime.serialised import updated_document
 
 
 class KeyedLocks:
@@ -85,6 +86,10 @@ class SerialisedCollection:
     runs outside the collection's write lock and does not hold up other engineers' writes.
     ``before_write`` hears of every write, under the engineer's lock, so caches of the document can
     drop it.
+
+    Where the repository's cache holds the whole stored document (``cached``), the write goes out as
+    the document it leaves, through the runtime's ``update_by_id``: the relay's clear of a published
+    outbox then costs FerretDB a write without a read, and ``after_write`` caches the new document.
     """
 
     def __init__(
@@ -94,12 +99,16 @@ class SerialisedCollection:
         in_process_guard: Callable[[], bool] = lambda: False,
         known: KnownOutboxes | None = None,
         before_write: Callable[[str], None] = lambda _engineer_id: None,
+        cached: Callable[[str], dict[str, Any] | None] = lambda _engineer_id: None,
+        after_write: Callable[[str, dict[str, Any]], None] = lambda _engineer_id, _document: None,
     ) -> None:
         self._collection = collection
         self._locks = locks
         self._in_process_guard = in_process_guard
         self._known = known
         self._before_write = before_write
+        self._cached = cached
+        self._after_write = after_write
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._collection, name)
@@ -107,23 +116,33 @@ class SerialisedCollection:
     async def update_one(self, document_filter: dict[str, Any], update: dict[str, Any], **kwargs: Any) -> Any:
         document_id = document_filter["_id"]
         async with self._locks.hold(str(document_id)):
+            key = str(document_id)
+            whole = self._cached(key) if self._in_process_guard() else None
             # Under the lock, so no load of this engineer runs between this and the write.
-            self._before_write(str(document_id))
+            self._before_write(key)
             rest = {key: value for key, value in document_filter.items() if key != "_id"}
             if kwargs or not self._in_process_guard() or not _supported(rest):
                 return await self._collection.update_one(document_filter, update, **kwargs)
-            key = str(document_id)
             known = self._known.get(key) if self._known is not None else None
             if rest:
-                if known is not None and set(rest) <= _OUTBOX_KEYS:
-                    current: dict[str, Any] | None = {"outbox": [{"event_id": event_id} for event_id in known]}
+                if whole is not None:
+                    current: dict[str, Any] | None = whole
+                elif known is not None and set(rest) <= _OUTBOX_KEYS:
+                    current = {"outbox": [{"event_id": event_id} for event_id in known]}
                 else:
                     current = await self._collection.find_one({"_id": document_id})
                 if current is None or not matches(current, rest):
                     return UpdateResult({"n": 0, "nModified": 0, "ok": 1.0}, acknowledged=True)
             if self._known is not None:
                 self._known.forget(key)
-            result = await self._collection.update_one({"_id": document_id}, update)
+            after = updated_document(whole, update) if whole is not None else None
+            if after is not None:
+                found = await self._collection.update_by_id(document_id, update, stored=whole)
+                result = UpdateResult({"n": int(found), "nModified": int(found), "ok": 1.0}, acknowledged=True)
+                if found:
+                    self._after_write(key, after)
+            else:
+                result = await self._collection.update_one({"_id": document_id}, update)
             if self._known is not None and known is not None and result.matched_count == 1:
                 self._known_after(key, known, update)
             return result
