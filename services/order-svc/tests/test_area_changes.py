@@ -49,3 +49,16 @@ def test_lapsed_holding_removes_entry() -> None:
     assert entries(changes, "outlet", "outlet-a") == {holder_key("eng-1"): None}
     assert entries(changes, "region", "region-1") == {holder_key("eng-1"): None}
     assert changes.listed == {"eng-1": {}}
+
+
+def test_first_listing_versus_move() -> None:
+    first = AreaChanges()
+    first.gather(engineer("outlet-a"))
+    moved = AreaChanges()
+    moved.gather(engineer("outlet-b", listed=["outlet-a", "region-1"]))
+
+    # A first listing names no earlier place and may be stored beside the entries; a move goes last.
+    assert first.listed == {"eng-1": {TYPE: ["outlet-a", "region-1"]}}
+    assert first.listed_before == {}
+    assert moved.listed == {"eng-1": {TYPE: ["outlet-b", "region-1"]}}
+    assert moved.listed_before == {"eng-1": {TYPE}}

@@ -45,6 +45,18 @@ async def with_retries(settings: ServiceSettings, work: Callable[[], Awaitable[A
             delay *= 2
 
 
+async def all_ended(*steps: Awaitable[Any]) -> None:
+    """Run ``steps`` side by side until every one has ended, then raise the first failure.
+
+    Unlike a plain ``gather``, no step is still running when this raises, so a retry of the whole
+    never runs beside a step of the attempt before it.
+    """
+    outcomes = await asyncio.gather(*steps, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
 async def apply_by_key(
     records: Sequence[Any],
     schema: TypeAdapter[E],

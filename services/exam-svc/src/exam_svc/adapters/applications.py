@@ -105,7 +105,7 @@ class ApplicationRepository:
         engineer_id = document["_id"]
         # Dropped first, so a write that fails or whose outcome is unknown leaves no copy behind.
         self._cache.forget(engineer_id)
-        if not await self.collection.update_by_id(engineer_id, mark_processed(update, event_id)):
+        if not await self.collection.update_by_id(engineer_id, mark_processed(update, event_id), stored=document):
             return False
         self._cache.put(engineer_id, {
             **document,

@@ -44,7 +44,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import structlog
@@ -52,6 +52,7 @@ from pymongo import ASCENDING, DESCENDING, DeleteOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from bangke_runtime.batches import all_ended
 from bangke_runtime.idempotency import PROCESSED_FIELD, apply_once, mark_processed
 from bangke_runtime.lru import LruCache
 
@@ -229,6 +230,8 @@ class AreaChanges:
     """By (engineer id, qualification type): the outlet and region of the entries gathered last."""
     absent: set[str] = field(default_factory=set)
     """``_id`` of the outlet entries to set that were not stored before, as far as the documents tell."""
+    listed_before: dict[str, set[str]] = field(default_factory=dict)
+    """By engineer id: the qualification types whose ``listed`` names an outlet and region already."""
 
     def gather(
         self, document: dict[str, Any], qualification_types: list[str] | None = None, before: dict[str, Any] | None = None
@@ -259,6 +262,8 @@ class AreaChanges:
                 self.absent.add(entry_id(qualification_type, holding.outlet_id, engineer_id))
             self._scopes[(engineer_id, qualification_type)] = scopes
             pending = self.listed.setdefault(engineer_id, {})
+            if stored or gathered:
+                self.listed_before.setdefault(engineer_id, set()).add(qualification_type)
             if stored != scopes:
                 pending[qualification_type] = scopes
             else:
@@ -438,7 +443,7 @@ class EligibilityStore:
         if cached is not None and str(event_id) in (cached.get(PROCESSED_FIELD) or ()):
             return False
         self._cache.forget(engineer_id)
-        if cached is not None and await self._engineers.update_by_id(engineer_id, mark_processed(update, event_id)):
+        if cached is not None and await self._engineers.update_by_id(engineer_id, mark_processed(update, event_id), stored=cached):
             return True
         return await apply_once(self._engineers, {"_id": engineer_id}, event_id, update, upsert=True)
 
@@ -461,29 +466,37 @@ class EligibilityStore:
         await self.write_areas(changes)
 
     async def write_areas(self, changes: AreaChanges) -> None:
-        """Write gathered entries: the outlet entries, then each region document, then ``listed``.
+        """Write gathered entries: the outlet entries and the region documents, then the ``listed`` that moved.
 
-        The caller must hold ``areas_lock``. Outlets go first because a region's shortlist is rebuilt from
-        them. ``listed`` goes last: until it is stored, a retry still removes the entries of an outlet
-        the engineer left.
+        The caller must hold ``areas_lock``. The outlet entries, the region documents and the first
+        ``listed`` of a type go out side by side. A region whose shortlist must be rebuilt from its
+        outlets waits for the outlet entries first. A ``listed`` that names an earlier outlet or region
+        goes last: until it is stored, a retry still removes the entries the engineer had there. A
+        first ``listed`` names no earlier place, so storing it early loses nothing, and a retry after a
+        crash writes the entries from the holdings anyway.
         """
-        await self._write_outlet_entries(changes)
-        # Side by side: each region document is in a collection of its own, and each update waited
-        # for the one before it, one round trip per region and batch.
-        await asyncio.gather(
-            *(self._update_region(qualification_type, region_id, region)
-              for (qualification_type, region_id), region in changes.regions.items())
+        first: dict[str, dict[str, Any]] = {}
+        moved: dict[str, dict[str, Any]] = {}
+        for engineer_id, scopes in changes.listed.items():
+            for qualification_type, value in scopes.items():
+                target = moved if qualification_type in changes.listed_before.get(engineer_id, ()) else first
+                target.setdefault(engineer_id, {})[qualification_type] = value
+        outlets = asyncio.ensure_future(self._write_outlet_entries(changes))
+        # Side by side: each region document is in a collection of its own, and the updates of
+        # ``listed`` go out together as one command where this is the only writer.
+        await all_ended(
+            outlets,
+            *(self._update_region(qualification_type, region_id, region, outlets)
+              for (qualification_type, region_id), region in changes.regions.items()),
+            *(self._write_listed(engineer_id, scopes) for engineer_id, scopes in first.items()),
         )
-        # Side by side, so that the updates go out together as one command where this is the only writer.
-        await asyncio.gather(
-            *(self._write_listed(engineer_id, scopes) for engineer_id, scopes in changes.listed.items() if scopes)
-        )
+        await all_ended(*(self._write_listed(engineer_id, scopes) for engineer_id, scopes in moved.items()))
 
     async def _write_listed(self, engineer_id: str, scopes: dict[str, Any]) -> None:
         cached = self._cache.get(engineer_id)
         self._cache.forget(engineer_id)
         update = {"$set": {f"listed.{qualification_type}": value for qualification_type, value in scopes.items()}}
-        await self._engineers.update_by_id(engineer_id, update)
+        await self._engineers.update_by_id(engineer_id, update, stored=cached)
         if cached is not None:
             self.remember({**cached, "listed": {**(cached.get("listed") or {}), **scopes}})
 
@@ -537,8 +550,12 @@ class EligibilityStore:
                 *(entries.update_by_id(entry["_id"], {"$set": {k: v for k, v in entry.items() if k != "_id"}}) for entry in created)
             )
 
-    async def _update_region(self, qualification_type: str, region_id: str, region: _AreaEntries) -> None:
+    async def _update_region(
+        self, qualification_type: str, region_id: str, region: _AreaEntries, outlets_written: Awaitable[None] | None = None
+    ) -> None:
         """Put the entries into the region's shortlist, or take them out and refill the shortlist.
+
+        A refill reads the outlet entries, so it first waits for ``outlets_written``.
 
         A compare-and-set on ``version``: a concurrent change of the same region makes the write match
         nothing, and the whole step runs again on what is now stored.
@@ -548,6 +565,7 @@ class EligibilityStore:
         for attempt in range(CAS_ATTEMPTS):
             # The copy decides alone (skipping writes too) only where no other process writes.
             document = self._regions.get(document_id) if attempt == 0 and self._single_writer() else None
+            cached = document is not None
             if document is None:
                 document = await regions.find_one({"_id": document_id})
                 if document is not None:
@@ -564,6 +582,8 @@ class EligibilityStore:
             )
             if dropped and len(current) >= self.shortlist_size:
                 # Someone outside the full shortlist may now rank higher: rebuild it from the outlets.
+                if outlets_written is not None:
+                    await outlets_written
                 holders = await self._outlet_holders(qualification_type, outlets)
             else:
                 holders = [holder for holder in holders_of(document) if holder_key(holder.engineer_id) not in region.entries]
@@ -587,9 +607,14 @@ class EligibilityStore:
                 self._keep_region(document_id, created)
                 return
             version = document.get("version", 0)
-            result = await regions.update_one(
-                {"_id": document_id, "version": version}, {"$set": fields, "$inc": {"version": 1}}
-            )
+            update = {"$set": fields, "$inc": {"version": 1}}
+            if cached:
+                # The copy is the stored document, so the write can be the whole new document.
+                if await regions.update_by_id(document_id, update, stored=document):
+                    self._keep_region(document_id, {**document, **fields, "version": version + 1})
+                    return
+                continue
+            result = await regions.update_one({"_id": document_id, "version": version}, update)
             if result.modified_count == 1:
                 self._keep_region(document_id, {**document, **fields, "version": version + 1})
                 return

@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 from bangke_contracts.identity import EngineerAuthenticated, EngineerRegistered
 from bangke_contracts.orders import OrderAtRisk, OrderAtRiskPayload
 from bangke_contracts.qualifications import QualificationApplied, QualificationEvent
-from bangke_runtime.batches import apply_by_key, with_retries
+from bangke_runtime.batches import all_ended, apply_by_key, with_retries
 from bangke_runtime.kafka import DeadLetterPolicy
 from bangke_runtime.outbox import with_outbox
 from bangke_runtime.serialised import GROUP_LIMIT
@@ -67,9 +67,11 @@ async def on_qualification_records(ctx: OrderContext, records: list[Any], dead_l
             records, _qualification_event, lambda event: event.payload.engineer_id, apply_engineer, dead_letters,
             ctx.settings, at_once=ENGINEERS_AT_ONCE, prepare=ctx.eligibility.load_engineers,
         )
-        await with_retries(ctx.settings, lambda: ctx.eligibility.write_areas(changes))
-    if reassess:
-        await reassess_assigned_orders(ctx, reassess)
+        # Orders follow the stored holdings, not the entries, so they are checked beside the entries' writes.
+        await all_ended(
+            with_retries(ctx.settings, lambda: ctx.eligibility.write_areas(changes)),
+            *([reassess_assigned_orders(ctx, reassess)] if reassess else []),
+        )
 
 
 async def _apply(
