@@ -205,6 +205,21 @@ async def test_scan_does_not_hold_up_publishing() -> None:
     assert raw.documents["a"]["outbox_pending"] is False
 
 
+def test_periodic_scan_waits_for_quiet() -> None:
+    relay = OutboxRelay(FakeBroker(), ServiceSettings(outbox_full_scan_interval_s=600))  # type: ignore[arg-type]
+    relay._last_scan = 1000.0
+    relay._last_work = 1599.5
+
+    assert not relay._periodic_scan_due(1599.9)
+    # Due, but work arrived half a second ago: the scan waits for a quiet second.
+    assert not relay._periodic_scan_due(1600.0)
+    assert relay._periodic_scan_due(1600.5)
+    # Work never stops: the scan runs after a second interval anyway.
+    relay._last_work = 2199.9
+    assert not relay._periodic_scan_due(2199.9)
+    assert relay._periodic_scan_due(2200.0)
+
+
 async def test_scan_skips_published_lazy_entries() -> None:
     broker, raw = FakeBroker(), FakeCollection()
     relay = OutboxRelay(broker, ServiceSettings())  # type: ignore[arg-type]
