@@ -13,6 +13,7 @@ import platform
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
@@ -30,6 +31,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--grace", type=float, default=30.0, help="seconds to wait for completions after the last send")
     parser.add_argument("--after", type=float, default=10.0, help="seconds of memory sampling after the grace period")
     parser.add_argument("--no-doc", action="store_true", help="print only; do not rewrite docs/benchmarks.md")
+    parser.add_argument(
+        "--samples", type=Path, help="also write every event's times (seconds from the first send) to this CSV file"
+    )
     return parser.parse_args(argv)
 
 
@@ -100,6 +104,9 @@ async def main(argv: list[str] | None = None) -> int:
         await asyncio.sleep(args.after)
         sampler.sample()
         summary = measure.summarise(run)
+        if args.samples:
+            measure.write_samples(run, args.samples)
+            print(f"Event times written to {args.samples}", flush=True)
         memory = report.memory_table(sampler, run.started, run.finished, after_start, time.time())
     finally:
         sampler_task.cancel()

@@ -18,11 +18,13 @@ reads cost FerretDB the same whatever the number of partitions.
 """
 
 import asyncio
+import csv
 import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -257,6 +259,29 @@ async def measure(run: Run, mongo: AsyncMongoClient, expires_on: date, grace_s: 
         for sample in chunk:
             if _entry_id(sample) in found:
                 sample.stored = math.inf  # stored, but after the run's grace period or while skipped as stuck
+
+
+SAMPLE_COLUMNS = ("index", "partition", "offset", "warm_up", "scheduled", "sent", "acked", "granted_at", "published", "stored")
+
+
+def write_samples(run: Run, path: Path) -> None:
+    """Write one CSV row per event: its times in seconds from the run's start, empty where not seen.
+
+    ``granted_at`` is on the services' clock: it lines up with the other times only while the demo
+    clock file is empty. ``stored`` is ``inf`` for an event stored after the grace period.
+    """
+    def offset(value: float | None) -> str:
+        return "" if value is None else f"{value - run.started:.4f}"
+
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(SAMPLE_COLUMNS)
+        for sample in run.samples:
+            writer.writerow([
+                sample.index, "" if sample.partition is None else sample.partition,
+                "" if sample.offset is None else sample.offset, int(sample.warm_up),
+                *(offset(getattr(sample, name)) for name in SAMPLE_COLUMNS[4:]),
+            ])
 
 
 def percentile(values: list[float], q: float) -> float:
