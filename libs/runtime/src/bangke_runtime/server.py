@@ -3,10 +3,12 @@
 import uvicorn
 from fastapi import FastAPI
 
+from .gc_pauses import settle_garbage_collector
 from .settings import ServiceSettings
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    settle_garbage_collector()
     uvicorn.run(
         app,
         host=settings.http_host,
