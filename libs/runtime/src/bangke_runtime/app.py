@@ -15,7 +15,6 @@ from fastapi.responses import JSONResponse
 
 from .auth import Principal, require_roles
 from .errors import Conflict, ErrorResponse, NotFound, install_error_handlers
-from .gc_pauses import watch_gc_pauses
 from .jobs import JobAlreadyRunning
 from .logging import configure_logging
 from .runtime import Runtime
@@ -126,4 +125,3 @@ def create_app(runtime: Runtime, *, title: str, routers: Sequence[APIRouter], de
 def setup_logging(runtime: Runtime) -> None:
     settings = runtime.settings
     configure_logging(settings.service_name, settings.log_format, settings.log_level)
-    watch_gc_pauses()

@@ -56,6 +56,8 @@ YOUNG_THRESHOLD = 20_000
 def settle_garbage_collector() -> None:
     """Exclude what start-up built from later collections, and collect the young generation less often.
 
+    Called once by a service process before it serves, which also starts logging long pauses.
+
     A full collection walks every tracked object. The modules, schemas and app built at start-up were
     about 115,000 tracked objects in each service of the local stack, and they live as long as the
     process, so ``gc.freeze`` takes them out of every later collection. With a larger first threshold,
@@ -63,6 +65,7 @@ def settle_garbage_collector() -> None:
     CPython runs a full collection once the promoted objects reach a quarter of the older ones, so
     fewer promotions mean fewer full collections.
     """
+    watch_gc_pauses()
     gc.collect()
     gc.freeze()
     _, middle, oldest = gc.get_threshold()
