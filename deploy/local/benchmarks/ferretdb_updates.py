@@ -4,10 +4,10 @@ Run against a MongoDB-protocol server, for example the local stack's FerretDB:
 
     .venv/bin/python deploy/local/benchmarks/ferretdb_updates.py --uri mongodb://127.0.0.1:27017/
 
-It fills a scratch database with engineer-like documents of about 3.3 KB (four qualifications, four
-certificates, fourteen event ids), sends rounds of `update` commands of 64 statements, alternating
-the two forms, prints the milliseconds per update of each round (client time included), checks that
-both forms leave the same documents, and drops the database.
+It fills a scratch database with engineer-like documents of about 3.3 KB: four qualifications, four
+certificates and fourteen event ids. Then it sends rounds of `update` commands of 64 statements,
+alternating the two forms, and prints the milliseconds per update of each round (client time
+included). At the end it checks that both forms left the expected documents and drops the database.
 """
 
 import argparse
@@ -82,13 +82,14 @@ def main() -> None:
                 statements = [statement(document, form) for document in documents[start : start + STATEMENTS]]
                 reply = database.command({"update": collection.name, "updates": statements, "ordered": True})
                 if reply.get("n") != len(statements):
-                    raise SystemExit(f"an update command matched {reply.get('n')} of {len(statements)}: {reply}")
+                    matched = reply.get("n")
+                    raise SystemExit(f"failed: an update command matched {matched} of {len(statements)} documents, reply {reply}")
             seconds = time.perf_counter() - started
             print(f"{form:>14}: {seconds * 1000 / len(documents):.3f} ms per update")
         expected = {document["_id"]: document for document in documents}
         for stored in collection.find({}):
             if stored != expected[stored["_id"]]:
-                raise SystemExit(f"{stored['_id']} differs from what the updates should have left")
+                raise SystemExit(f"failed: document {stored['_id']} differs from what the updates should have left")
         print("every document is as the updates should have left it")
     finally:
         client.drop_database(database.name)

@@ -45,8 +45,8 @@ async def with_retries(settings: ServiceSettings, work: Callable[[], Awaitable[A
             delay *= 2
 
 
-async def all_ended(*steps: Awaitable[Any]) -> None:
-    """Run ``steps`` side by side until every one has ended, then raise the first failure.
+async def all_ended(*steps: Awaitable[Any]) -> list[Any]:
+    """Run ``steps`` side by side until every one has ended, then raise the first failure or return the results.
 
     Unlike a plain ``gather``, no step is still running when this raises, so a retry of the whole
     never runs beside a step of the attempt before it.
@@ -55,6 +55,7 @@ async def all_ended(*steps: Awaitable[Any]) -> None:
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
+    return outcomes
 
 
 async def apply_by_key(

@@ -13,7 +13,7 @@ import structlog
 log = structlog.get_logger()
 
 LONG_PAUSE_S = 0.05
-"""Collections that took at least this long are logged, in seconds."""
+"""Minimum duration of a collection that is logged, in seconds."""
 
 
 class GcPauses:

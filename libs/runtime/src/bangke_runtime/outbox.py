@@ -18,6 +18,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from bangke_contracts.envelope import Event
 
+from .batches import all_ended
 from .serialised import FAILED_WRITE
 from .settings import ServiceSettings
 
@@ -427,11 +428,7 @@ class OutboxRelay:
             finally:
                 self._clearing.discard((name, document_id))
 
-        outcomes = await asyncio.gather(*(clear(name, document_id) for name, document_id in due), return_exceptions=True)
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-        return sum(outcome for outcome in outcomes if isinstance(outcome, int))
+        return sum(await all_ended(*(clear(name, document_id) for name, document_id in due)))
 
     async def _clear_published(self, name: str, document_id: Any) -> int:
         """Remove the document's published entries with one conditional write; read it only when that fails."""

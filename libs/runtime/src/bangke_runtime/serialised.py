@@ -89,7 +89,7 @@ class _GroupedUpdate:
     update: dict[str, Any]
     done: "asyncio.Future[bool]"
     replacement: dict[str, Any] | None = None
-    """The whole document ``update`` leaves, sent instead of it when known."""
+    """Document that ``update`` leaves, sent in place of the update when the stored document is known."""
 
     @property
     def sent(self) -> dict[str, Any]:

@@ -58,7 +58,7 @@ class _Stored:
     """The stored document of one engineer, reduced to what a load needs."""
 
     fields: dict[str, Any]
-    """Every field but the four below, with ``_id`` when read from the database."""
+    """Fields other than the four below, with ``_id`` when read from the database."""
     revision: int
     processed: tuple[str, ...]
     """In stored order."""
@@ -365,9 +365,7 @@ class EngineerRepository:
 
         None also where this process is not the only writer. The caller holds the engineer's lock.
         """
-        if self._cache is None or not self._in_process_guard():
-            return None
-        cached = self._cache.get(engineer_id)
+        cached = self._exact(engineer_id)
         return cached.document() if cached is not None else None
 
     def remember_document(self, engineer_id: str, document: dict[str, Any]) -> None:
@@ -376,10 +374,14 @@ class EngineerRepository:
             self._cache.put(engineer_id, _stored_from({**document, "_id": engineer_id}))
 
     def _cached(self, engineer_id: str, revision: int) -> _Stored | None:
+        cached = self._exact(engineer_id)
+        return cached if cached is not None and cached.revision == revision else None
+
+    def _exact(self, engineer_id: str) -> _Stored | None:
+        """Return the cached copy of the engineer, which is the stored document only under the guard."""
         if self._cache is None or not self._in_process_guard():
             return None
-        cached = self._cache.get(engineer_id)
-        return cached if cached is not None and cached.revision == revision else None
+        return self._cache.get(engineer_id)
 
     def _remember(self, engineer: Engineer, stored: _Stored) -> None:
         if self._cache is not None and self._in_process_guard():
